@@ -1,0 +1,75 @@
+// CLIP's byte-level BPE tokenizer, giving exactly the token ids of OpenAI's reference
+// (clip/simple_tokenizer.py + clip.tokenize).
+//
+// Text clean-up as the reference: ftfy's default fixes for clean text (NFC, straight quotes,
+// latin ligatures, fullwidth -> ASCII), HTML unescape (applied twice, as the reference),
+// whitespace collapsed, lower case; then the reference's pre-tokenising regex and BPE.
+// Unicode classes, lower-casing and normalisation come from ICU.
+//
+// Vocabulary: a gzip'd merge list in the format of OpenAI's `bpe_simple_vocab_16e6.txt.gz`
+// (a header line, then one "a b" merge per line). Ids: 256 byte tokens, 256 byte+"</w>" tokens,
+// one per merge used, then <|startoftext|> and <|endoftext|> (EOT is the highest id).
+// A model with vocabulary size V uses the first V - 514 merges of the file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace clipxai {
+
+// One text in a model's fixed-size context.
+struct TokenizedText {
+  std::string text;                 // the text as given
+  std::vector<int64_t> ids;         // context_length slots: SOT, tokens, EOT, zero padding
+  std::vector<std::string> tokens;  // readable form of the tokens between SOT and EOT
+  int eot_index = 0;                // slot of EOT in `ids`
+  bool truncated = false;           // the text did not fit; the last slot kept for EOT
+};
+
+class Tokenizer {
+ public:
+  static constexpr int kOpenAIVocabSize = 49408;
+
+  // `gzip_bytes` is the gzip'd merge list; `source` names where it came from (for messages and
+  // `clipxai info`). Throws Error(Model) when the data is not such a list or is too short.
+  Tokenizer(const std::string& gzip_bytes, std::string source, int vocab_size = kOpenAIVocabSize);
+
+  // BPE ids of a text, without SOT/EOT, after clean-up. Throws Error(Input) on invalid UTF-8.
+  std::vector<int64_t> encode(const std::string& text) const;
+
+  // Fills a context of `context_length` slots; over-long text is truncated keeping EOT last.
+  TokenizedText tokenize(const std::string& text, int context_length = 77) const;
+
+  // The readable text of one token id ("girl</w>" -> "girl"); bytes that are not valid UTF-8 on
+  // their own are shown as U+FFFD.
+  std::string token_text(int64_t id) const;
+
+  int64_t sot_id() const { return sot_id_; }
+  int64_t eot_id() const { return eot_id_; }
+  int vocab_size() const { return vocab_size_; }
+  const std::string& source() const { return source_; }
+
+ private:
+  std::vector<std::string> bpe(const std::string& word) const;
+
+  std::string source_;
+  int vocab_size_ = 0;
+  int64_t sot_id_ = 0;
+  int64_t eot_id_ = 0;
+  std::vector<std::string> id_to_token_;
+  std::unordered_map<std::string, int64_t> token_to_id_;
+  std::unordered_map<std::string, int> merge_rank_;  // key: first + ' ' + second
+  mutable std::unordered_map<std::string, std::vector<std::string>> cache_;
+};
+
+// Where a vocabulary is looked for, in order: `explicit_path` (from --vocab), the model archive's
+// embedded vocabulary, $CLIPXAI_VOCAB, then where pip-installed `clip` and `open_clip` keep
+// `bpe_simple_vocab_16e6.txt.gz`. Throws Error(Model) listing every place looked when none is found.
+Tokenizer load_tokenizer(const std::string& explicit_path,
+                         const std::optional<std::string>& embedded_gzip_bytes,
+                         const std::string& model_path, int vocab_size);
+
+}  // namespace clipxai
