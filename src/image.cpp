@@ -226,8 +226,8 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name) {
       apply_exif_orientation(exif_orientation(webp_exif(bytes)), bgr);
     }
   } catch (const cv::Exception& e) {
-    throw input_error("image file '" + name + "' could not be decoded as " + format_name(format) +
-                      ": " + e.err);
+    throw input_error("image file '" + name + "' could not be decoded (" + format_name(format) +
+                      "): " + e.err);
   }
   if (bgr.empty()) {
     throw input_error(
@@ -250,8 +250,9 @@ DecodedImage load_image(const std::string& path) {
     throw input_error("image path '" + path + "' is a directory, expected an image file");
   }
   std::ifstream file(path, std::ios::binary);
-  std::string bytes(std::istreambuf_iterator<char>(file), {});
-  if (!file && !file.eof()) throw input_error("image file '" + path + "' cannot be read");
+  if (!file) throw input_error("image file '" + path + "' cannot be opened for reading");
+  const std::string bytes(std::istreambuf_iterator<char>(file), {});
+  if (file.bad()) throw input_error("image file '" + path + "' cannot be read");
   return decode_image(bytes, path);
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -48,7 +49,7 @@ torch::Tensor read_float32(const std::string& name, int resolution) {
   return values;
 }
 
-TEST(DecodeTest, EveryFormatMatchesPillowsUprightRgb) {
+TEST(DecodeTest, EveryFormatDecodesToUprightRgb) {
   ASSERT_FALSE(manifest()["decode"].empty());
   for (const auto& entry : manifest()["decode"]) {
     const std::string input = entry["input"];
@@ -114,6 +115,25 @@ TEST(ResizeTest, BitExactWithPillowBicubic) {
     const cv::Mat resized = resize_bicubic(source, width, height);
     ASSERT_EQ(resized.size(), expected.size());
     EXPECT_EQ(max_abs_diff(resized, expected), 0);
+  }
+}
+
+TEST(ResizeTest, InvalidArgumentsAreInternalErrors) {
+  const cv::Mat rgb(4, 5, CV_8UC3, cv::Scalar(1, 2, 3));
+  const std::vector<std::pair<cv::Mat, cv::Size>> cases = {
+      {rgb, {0, 3}},
+      {rgb, {3, -1}},
+      {cv::Mat(), {3, 3}},
+      {cv::Mat(4, 5, CV_8UC1), {3, 3}},
+  };
+  for (const auto& [image, size] : cases) {
+    SCOPED_TRACE(std::to_string(size.width) + "x" + std::to_string(size.height));
+    try {
+      resize_bicubic(image, size.width, size.height);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::Internal);
+    }
   }
 }
 
