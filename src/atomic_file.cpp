@@ -28,12 +28,12 @@ std::string temporary_name_for(const std::string& path) {
 
 }  // namespace
 
-void write_file_atomically(const std::string& path, std::string_view contents) {
+void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string temporary = temporary_name_for(path);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw input_error("cannot write " + path + ": " + std::strerror(errno));
-  const char* data = contents.data();
-  size_t remaining = contents.size();
+  const char* data = bytes.data();
+  size_t remaining = bytes.size();
   while (remaining > 0) {
     const ssize_t written = ::write(fd, data, remaining);
     if (written < 0) {

@@ -37,31 +37,51 @@ json parse_json(const std::string& text, const std::string& where) {
   }
 }
 
+void add_result(SavedRun& run, json result, const std::string& where) {
+  if (!result.is_object() || !result.value("image", json()).is_string() ||
+      !result.value("prompts", json()).is_array()) {
+    throw input_error(where + ": a result needs \"image\" (a string) and \"prompts\" (an array)");
+  }
+  run.results.push_back(std::move(result));
+}
+
+// A results.jsonl line: a result, or an error record.
 void add_record(SavedRun& run, json record, const std::string& where) {
   if (!record.is_object()) throw input_error(where + ": expected a JSON object");
   if (record.contains("prompts")) {
-    if (!record.value("image", json()).is_string() || !record["prompts"].is_array()) {
-      throw input_error(where + ": a result needs \"image\" (a string) and \"prompts\" (an array)");
-    }
-    run.results.push_back(std::move(record));
+    add_result(run, std::move(record), where);
   } else {
     run.errors.push_back(std::move(record));
   }
 }
 
+std::string image_of(const json& record) {
+  const auto image = record.find("image");
+  return image != record.end() && image->is_string() ? image->get<std::string>() : std::string();
+}
+
 void read_results_lines(SavedRun& run, const fs::path& path) {
+  std::vector<std::pair<json, std::string>> records;  // with where each came from
   std::istringstream lines(read_file(path));
   std::string line;
   for (int number = 1; std::getline(lines, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path.string() + " line " + std::to_string(number);
-    json record;
     try {
-      record = json::parse(line);
+      records.emplace_back(json::parse(line), where);
     } catch (const json::parse_error&) {
       throw input_error(where + ": not a complete JSON object (a torn or partially written line?)");
     }
-    add_record(run, std::move(record), where);
+  }
+  // The file is a journal: a later record for an image (a resumed run retrying an image that
+  // failed) replaces the earlier one.
+  std::map<std::string, size_t> last_record;
+  for (size_t i = 0; i < records.size(); ++i) last_record[image_of(records[i].first)] = i;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::string image = image_of(records[i].first);
+    if (image.empty() || last_record[image] == i) {
+      add_record(run, std::move(records[i].first), records[i].second);
+    }
   }
 }
 
@@ -78,7 +98,7 @@ void read_document(SavedRun& run, const fs::path& path) {
   document.erase("errors");
   run.header = std::move(document);
   for (size_t i = 0; i < results.size(); ++i) {
-    add_record(run, results[i], path.string() + ": results[" + std::to_string(i) + "]");
+    add_result(run, results[i], path.string() + ": results[" + std::to_string(i) + "]");
   }
   for (const json& error : errors) run.errors.push_back(error);
 }
@@ -365,7 +385,10 @@ void validate(const CheckTolerances& tolerances) {
   }
 }
 
-std::string dump_document(const json& document) { return document.dump(2) + "\n"; }
+// As `explain --json` writes documents, so a merged document is byte for byte an unsharded one.
+std::string dump_document(const json& document) {
+  return document.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 }  // namespace
 
@@ -579,10 +602,6 @@ json merge_runs(const std::vector<std::string>& inputs) {
     for (json& error : run.errors) errors.push_back(std::move(error));
   }
   // Error records without a string "image" sort first, keeping their order.
-  const auto image_of = [](const json& record) {
-    const auto image = record.find("image");
-    return image != record.end() && image->is_string() ? image->get<std::string>() : std::string();
-  };
   const auto by_image = [&](const json& a, const json& b) {
     return image_order_less(image_of(a), image_of(b));
   };

@@ -356,6 +356,22 @@ TEST(LoadRun, ReadsAnOutDirectoryWithErrorLinesAndHeader) {
   EXPECT_EQ(load_run((temp.path() / "results.jsonl").string()).results.size(), 2u);
 }
 
+TEST(LoadRun, LaterRecordsForAnImageReplaceEarlierOnes) {
+  TempDir temp;
+  const json failed = {{"image", "a.png"}, {"error", "could not read"}};
+  const json explained = result_json("a.png", {prompt_json("cat", 30, kRamp)});
+  const json other = result_json("b.png", {prompt_json("cat", 30, kRamp)});
+  write_run_directory(temp.path() / "retried", {failed, other, explained});
+  write_run_directory(temp.path() / "failed later", {explained, other, failed});
+
+  const SavedRun retried = load_run((temp.path() / "retried").string());
+  EXPECT_EQ(retried.results, (std::vector<json>{other, explained}));
+  EXPECT_TRUE(retried.errors.empty());
+  const SavedRun failed_later = load_run((temp.path() / "failed later").string());
+  EXPECT_EQ(failed_later.results, std::vector<json>{other});
+  EXPECT_EQ(failed_later.errors, std::vector<json>{failed});
+}
+
 struct BadRunCase {
   std::string name;
   std::string file;  // written under a temporary directory, unless empty
@@ -400,6 +416,9 @@ INSTANTIATE_TEST_SUITE_P(
                    "doc.json: expected a clipxai JSON document"},
         BadRunCase{"document_errors_not_array", "doc.json", R"({"results": [], "errors": 3})",
                    "doc.json", "\"errors\" must be an array"},
+        BadRunCase{"document_result_without_prompts", "doc.json",
+                   R"({"results": [{"image": "a.png"}]})", "doc.json",
+                   "doc.json: results[0]: a result needs"},
         BadRunCase{"missing_document", "", "", "absent.json", "absent.json: no such file"}),
     [](const auto& info) { return info.param.name; });
 

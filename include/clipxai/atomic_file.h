@@ -6,12 +6,11 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 namespace clipxai {
 
 // Throws Error(Input) naming `path` when the directory is missing or not writable, or the disk
 // is full.
-void write_file_atomically(const std::string& path, std::string_view contents);
+void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace clipxai

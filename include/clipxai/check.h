@@ -7,9 +7,11 @@
 //     (everything except "results" and "errors" is the run's header);
 //   - an `--out` directory DIR: DIR/results.jsonl holds one JSON object per line, in the order
 //     images finished — an object with "prompts" is a result object (the same object as in
-//     "results"), any other object an error record (as in "errors"). A line that is not a JSON
-//     object, a torn last line included, is an error naming the line. DIR/run.json, when present,
-//     is the header ({"model": ..., "method": ...}), written by batch runs;
+//     "results"), any other object an error record (as in "errors"). A later record for the
+//     same image replaces an earlier one (a resumed run retrying an image that failed). A line
+//     that is not a JSON object, a torn last line included, is an error naming the line.
+//     DIR/run.json, when present, is the header ({"model": ..., "method": ...}, and whatever
+//     else the document carries besides "results" and "errors"), written by batch runs;
 //   - a results.jsonl file by itself (no header).
 //
 // check: every prompt of every result is one pair, keyed by the image path as stored, the prompt
