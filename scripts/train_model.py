@@ -40,7 +40,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", required=True, help="checkpoints, vocabulary and log (outside the repo)")
     parser.add_argument("--archive", required=True, help="where to export the trained model")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=2000, help="at most this many steps")
+    parser.add_argument("--minutes", type=float, help="training-time budget; the run ends when spent")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup", type=int, default=150)
@@ -61,11 +62,19 @@ def parse_args():
     return parser.parse_args()
 
 
-def learning_rate(step: int, args) -> float:
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+def progress(step: int, train_seconds: float, args) -> float:
+    """Share of the run done: by steps, or by training time when --minutes bounds it (the machine
+    is shared, so a time budget is what keeps the run within its slot)."""
+    done = step / args.steps
+    if args.minutes:
+        done = max(done, train_seconds / (60 * args.minutes))
+    return min(1.0, done)
+
+
+def learning_rate(step: int, train_seconds: float, args) -> float:
+    """Linear warm-up over --warmup steps, cosine decay over the run's progress."""
+    warmup = min(1.0, (step + 1) / args.warmup)
+    return args.lr * warmup * 0.5 * (1 + math.cos(math.pi * progress(step, train_seconds, args)))
 
 
 def make_batch(atlas, tokenizer, step: int, args):
@@ -141,7 +150,7 @@ def build(args, vocab_size: int):
     return model, presence, optimizer
 
 
-def model_card(args, model, tokenizer, train_seconds: float) -> dict:
+def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) -> dict:
     return {
         "name": args.name,
         "description": "A small CLIP ViT trained by clipxai on rendered Noto Color Emoji scenes "
@@ -151,9 +160,10 @@ def model_card(args, model, tokenizer, train_seconds: float) -> dict:
         "templates": {"single": emoji_concepts.SINGLE_TEMPLATES, "multi": emoji_concepts.MULTI_TEMPLATES},
         "architecture": model.architecture() | {"merges": tokenizer.vocab_size - 514},
         "training": {
-            "seed": args.seed, "steps": args.steps, "batch": args.batch, "lr": args.lr,
+            "seed": args.seed, "steps": steps_done, "max_steps": args.steps, "minutes_budget": args.minutes,
+            "batch": args.batch, "lr": args.lr,
             "warmup": args.warmup, "weight_decay": args.weight_decay, "presence_weight": args.presence_weight,
-            "scenes_seen": args.steps * args.batch, "wall_seconds": round(train_seconds),
+            "scenes_seen": steps_done * args.batch, "train_seconds": round(train_seconds),
             "threads": args.threads, "image_mean": clip_model.OPENAI_IMAGE_MEAN,
             "image_std": clip_model.OPENAI_IMAGE_STD,
             "data": "scripts/render_scenes.py 'train' style, scene seeds [0, steps*batch); 1-4 emoji at "
@@ -162,8 +172,8 @@ def model_card(args, model, tokenizer, train_seconds: float) -> dict:
             "losses": "CLIP contrastive (scene vs caption) + presence_weight * multi-label BCE of scene vs "
                       "every concept prompt (SigLIP-style scale and bias, not exported)",
             "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
-            "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --batch %d --seed %d"
-                       % (args.steps, args.batch, args.seed),
+            "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
+                       "--seed %d" % (args.steps, args.minutes, args.batch, args.seed),
         },
     }
 
@@ -202,7 +212,7 @@ def main():
     last = time.time()
     for images, captions, targets in batches:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, args)
+            group["lr"] = learning_rate(step, train_seconds, args)
         prompts = tokenizer.tokenize(concept_prompts(step), ARCHITECTURE["context_length"], trim=True)
         image_features = F.normalize(model.encode_image(images), dim=-1)
         caption_features = F.normalize(model.encode_text(captions), dim=-1)
@@ -226,24 +236,27 @@ def main():
         if step % 10 == 0:
             print(f"step {step} loss {loss.item():.3f} contrastive {contrastive.item():.3f} presence "
                   f"{presence_loss.item():.3f} scale {model.logit_scale.exp().item():.1f} "
-                  f"lr {learning_rate(step - 1, args):.2e} {train_seconds / 60:.1f} min", flush=True)
-        if step % args.checkpoint_every == 0 or step == args.steps:
+                  f"lr {optimizer.param_groups[0]['lr']:.2e} {train_seconds / 60:.1f} min", flush=True)
+        finished = progress(step, train_seconds, args) >= 1.0
+        if step % args.checkpoint_every == 0 or finished:
             torch.save({"model": model.state_dict(), "presence": presence.state_dict(),
                         "optimizer": optimizer.state_dict(), "step": step, "train_seconds": train_seconds,
                         "args": vars(args)}, checkpoint_path + ".tmp")
             os.replace(checkpoint_path + ".tmp", checkpoint_path)
-        if step % args.eval_every == 0 or step == args.steps:
+        if step % args.eval_every == 0 or finished:
             for family in ("held_out", "independent"):
                 metrics = evaluator.measure(evaluator.scenes(family, args.eval_scenes))
                 print(f"eval step {step} {family} {json.dumps(metrics)}", flush=True)
             last = time.time()  # evaluation time is not training time
+        if finished:
+            break
     config = {"name": args.name, "vision_heads": model.vision_heads, "text_heads": model.text_heads,
               "activation": model.activation, "image_mean": list(clip_model.OPENAI_IMAGE_MEAN),
               "image_std": list(clip_model.OPENAI_IMAGE_STD)}
     clip_model.save_archive(model, args.archive, config, vocab, half=True)
     card_path = os.path.splitext(args.archive)[0] + ".json"
     with open(card_path, "w") as f:
-        json.dump(model_card(args, model, tokenizer, train_seconds), f, indent=1, ensure_ascii=False)
+        json.dump(model_card(args, model, tokenizer, step, train_seconds), f, indent=1, ensure_ascii=False)
         f.write("\n")
     print(f"wrote {args.archive} ({os.path.getsize(args.archive) / 1e6:.1f} MB) and {card_path}", flush=True)
 
