@@ -1,11 +1,11 @@
 #include "clipxai/model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <torch/script.h>
@@ -101,7 +101,8 @@ int count_blocks(const WeightMap& weights, const std::string& prefix) {
   for (const auto& [name, tensor] : weights) {
     if (!starts_with(name, prefix)) continue;
     const auto index = name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size());
-    if (!index.empty() && std::all_of(index.begin(), index.end(), ::isdigit)) {
+    const auto is_digit = [](unsigned char c) { return std::isdigit(c) != 0; };
+    if (!index.empty() && std::all_of(index.begin(), index.end(), is_digit)) {
       count = std::max(count, std::stoi(index) + 1);
     }
   }
