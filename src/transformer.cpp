@@ -95,20 +95,13 @@ torch::Tensor run_transformer(const TransformerWeights& transformer, const torch
                               std::vector<torch::Tensor>* kept) {
   const int layers = static_cast<int>(transformer.blocks.size());
   auto states = x;
-  {
-    torch::NoGradGuard no_grad;
-    for (int layer = 0; layer < std::min(keep_from, layers - 1); ++layer) {
-      states = residual_block(transformer.blocks[layer], transformer, states, {}, 0, nullptr);
-    }
-  }
-  for (int layer = std::min(keep_from, layers - 1); layer < layers; ++layer) {
+  for (int layer = 0; layer < layers; ++layer) {
     const bool keep = layer >= keep_from;
-    const bool last = layer == layers - 1;
     std::optional<torch::NoGradGuard> no_grad;
     if (!keep) no_grad.emplace();
     states = residual_block(transformer.blocks[layer], transformer, states,
-                            last ? rows : torch::Tensor(), layer == keep_from ? outputs : 0,
-                            keep ? kept : nullptr);
+                            layer == layers - 1 ? rows : torch::Tensor(),
+                            layer == keep_from ? outputs : 0, keep ? kept : nullptr);
   }
   return states.squeeze(1).expand({outputs, -1});
 }
