@@ -307,6 +307,7 @@ def save_weights(state: Dict[str, torch.Tensor], path: str, config: Optional[Dic
 
 
 def write_broken_archives(directory: str) -> None:
+    torch.manual_seed(0)
     model = clip_model.CLIP(embed_dim=8, image_resolution=8, vision_layers=1, vision_width=16,
                             vision_patch_size=4, context_length=8, vocab_size=520,
                             transformer_width=16, transformer_heads=2, transformer_layers=1,
