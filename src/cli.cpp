@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -32,7 +33,8 @@ Without --model, clipxai uses its own small emoji CLIP (models/clipxai-emoji-vit
 file named by $CLIPXAI_MODEL.
 
 Exit codes: 0 success; 1 checked and found different; 2 usage or input error;
-3 model or vocabulary cannot be loaded; 4 internal error.)";
+3 model or vocabulary cannot be loaded; 4 internal error.
+)";
 
 int available_cores() {
   cpu_set_t cpus;
@@ -78,6 +80,22 @@ void set_thread_count(int threads) {
   std::call_once(interop_sized, [count] { at::set_num_interop_threads(count); });
 }
 
+CLI::Validator one_of(const std::map<std::string, int>& names) {
+  std::string choices;
+  for (const auto& entry : names) choices += (choices.empty() ? "" : ", ") + entry.first;
+  return CLI::Validator(
+      [names, choices](std::string& input) -> std::string {
+        std::string name = input;
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        const auto found = names.find(name);
+        if (found == names.end()) return "'" + input + "' is not one of " + choices;
+        input = std::to_string(found->second);
+        return "";
+      },
+      "one of " + choices);
+}
+
 torch::Device parse_device(const std::string& name) {
   std::optional<torch::Device> device;
   try {
@@ -103,7 +121,6 @@ torch::Device parse_device(const std::string& name) {
 CommandLine::CommandLine() : app_(kDescription, "clipxai") {
   app_.footer(kFooter);
   app_.set_version_flag("--version", std::string("clipxai ") + CLIPXAI_VERSION);
-  app_.require_subcommand(1);
   // One line on stderr, like every other clipxai error.
   app_.failure_message([](const CLI::App*, const CLI::Error& error) {
     return std::string("clipxai: ") + error.what() + " (see clipxai --help)\n";

@@ -1,7 +1,6 @@
 // `clipxai explain [OPTIONS] IMAGE TEXT [TEXT...]`
 #include <filesystem>
 #include <iostream>
-#include <map>
 
 #include <torch/torch.h>
 
@@ -104,48 +103,66 @@ peak pixel and overlay path.
 
 Examples:
   clipxai explain examples/girl_boy_desktop.png girl boy "desktop computer"
-  clipxai explain --model ViT-B-32.pt --crop pad --json - photo.jpg "a dog" > result.json)");
+  clipxai explain --model ViT-B-32.pt --crop pad --json - photo.jpg "a dog" > result.json
+)");
   command->add_option("IMAGE", options.image, "Image file (JPEG, PNG, WebP, BMP, TIFF)")
-      ->required();
+      ->required()
+      ->type_name("FILE");
   command->add_option("TEXT", options.texts, "Prompts to explain, one or more")->required();
-  command->add_option("--model", options.model,
-                      "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
-                      "emoji model)");
-  command->add_option("--vocab", options.vocab,
-                      "BPE vocabulary .txt.gz (default: the one in the model, $CLIPXAI_VOCAB, "
-                      "then a pip-installed clip/open_clip)");
+  command
+      ->add_option("--model", options.model,
+                   "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
+                   "emoji model)")
+      ->type_name("FILE");
+  command
+      ->add_option("--vocab", options.vocab,
+                   "BPE vocabulary .txt.gz (default: the one in the model, $CLIPXAI_VOCAB, "
+                   "then a pip-installed clip/open_clip)")
+      ->type_name("FILE");
   command->add_option("--out", options.out_dir, "Directory for overlays and raw maps")
-      ->capture_default_str();
-  command->add_option("--json", options.json_path,
-                      "Write the JSON report to this file ('-' = standard output)");
+      ->capture_default_str()
+      ->type_name("DIR");
+  command
+      ->add_option("--json", options.json_path,
+                   "Write the JSON report to this file ('-' = standard output)")
+      ->type_name("PATH");
   command
       ->add_option("--start-layer", options.start_layer,
                    "First vision layer of the rollout: -1 = last only (as the notebook), 0 = all")
       ->capture_default_str()
-      ->check(CLI::Range(-1, 1 << 20));
+      ->type_name("N")
+      ->check(CLI::Range(-1, 1 << 20).description(""));
   command
       ->add_option("--start-layer-text", options.start_layer_text,
                    "First text layer of the rollout: -1 = last only, 0 = all")
       ->capture_default_str()
-      ->check(CLI::Range(-1, 1 << 20));
-  const std::map<std::string, CropMode> crops{{"center", CropMode::Center}, {"pad", CropMode::Pad}};
+      ->type_name("N")
+      ->check(CLI::Range(-1, 1 << 20).description(""));
   command
       ->add_option("--crop", options.crop,
                    "center: the model's centre crop, as CLIP; pad: letterbox the whole image")
-      ->transform(CLI::CheckedTransformer(crops, CLI::ignore_case))
-      ->default_str("center");
-  command->add_option("--alpha", options.overlay.alpha, "Weight of the heat map in the overlay")
+      ->transform(one_of({{"center", static_cast<int>(CropMode::Center)},
+                          {"pad", static_cast<int>(CropMode::Pad)}}))
+      ->default_str("center")
+      ->type_name("MODE");
+  command
+      ->add_option("--alpha", options.overlay.alpha, "Weight of the heat map in the overlay, 0..1")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->type_name("A")
+      ->check(CLI::Range(0.0, 1.0).description(""));
   command->add_option("--colormap", options.overlay.colormap, "Colour map of the overlay")
-      ->transform(CLI::CheckedTransformer(colormaps_by_name(), CLI::ignore_case))
-      ->default_str("jet");
+      ->transform(one_of(colormaps_by_name()))
+      ->default_str("jet")
+      ->type_name("NAME");
   command->add_flag("--save-raw", options.save_raw,
                     "Also write each raw relevance grid as float32 .npy (numpy.load reads it)");
   command->add_option("--threads", options.threads, "CPU threads (0 = all cores)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
-  command->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
+      ->type_name("N")
+      ->check(CLI::Range(0, 4096).description(""));
+  command->add_option("--device", options.device, "cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->type_name("NAME");
   return command;
 }
 

@@ -16,11 +16,15 @@ CLI::App* add_info_command(CLI::App& app, InfoOptions& options) {
       app.add_subcommand("info", "Describe a model archive: architecture and tokenizer source.");
   command->footer(R"(Examples:
   clipxai info
-  clipxai info --json ViT-B-32.pt)");
-  command->add_option("MODEL", options.model,
-                      "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
-                      "emoji model)");
-  command->add_option("--vocab", options.vocab, "BPE vocabulary .txt.gz to use with the model");
+  clipxai info --json ViT-B-32.pt
+)");
+  command
+      ->add_option("MODEL", options.model,
+                   "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
+                   "emoji model)")
+      ->type_name("FILE");
+  command->add_option("--vocab", options.vocab, "BPE vocabulary .txt.gz to use with the model")
+      ->type_name("FILE");
   command->add_flag("--json", options.json, "Print the description as JSON");
   return command;
 }

@@ -49,12 +49,17 @@ CLI::App* add_tokenize_command(CLI::App& app, TokenizeOptions& options) {
 
 Examples:
   clipxai tokenize -- "a photo of a dog" "ＦＵＬＬＷＩＤＴＨ &amp; emoji 🐶"
-  clipxai tokenize --vocab bpe_simple_vocab_16e6.txt.gz --json -- "a dog")");
-  command->add_option("--model", options.model,
-                      "Use this model's vocabulary and context (default: the default model)");
-  command->add_option("--vocab", options.vocab,
-                      "BPE vocabulary .txt.gz; alone, it is taken as an OpenAI-sized vocabulary "
-                      "with a 77-slot context");
+  clipxai tokenize --vocab bpe_simple_vocab_16e6.txt.gz --json -- "a dog"
+)");
+  command
+      ->add_option("--model", options.model,
+                   "Use this model's vocabulary and context (default: the default model)")
+      ->type_name("FILE");
+  command
+      ->add_option("--vocab", options.vocab,
+                   "BPE vocabulary .txt.gz; alone, it is taken as an OpenAI-sized vocabulary "
+                   "with a 77-slot context")
+      ->type_name("FILE");
   command->add_flag("--json", options.json,
                     "Print a JSON array of {\"text\", \"ids\", \"tokens\", \"truncated\"}");
   command->add_option("TEXT", options.texts, "Texts to tokenize")->required();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,10 @@ void set_thread_count(int threads);
 
 // "cpu", "cuda" or "cuda:N". Throws Error(Usage) for other names and when CUDA is unavailable.
 torch::Device parse_device(const std::string& name);
+
+// A CLI11 transform accepting one of `names` (in any case) and handing CLI11 its value, e.g. for
+// `--crop center|pad`; anything else fails with "'x' is not one of a, b, c".
+CLI::Validator one_of(const std::map<std::string, int>& names);
 
 struct ExplainOptions {
   std::string image;

@@ -8,10 +8,10 @@ TMP=$3
 
 make_image "$TMP/good.png" rgb 40 30
 : >"$TMP/empty.png"
-head -c 200 "$TMP/good.png" >"$TMP/truncated.png"
+head -c $(($(stat -c %s "$TMP/good.png") / 2)) "$TMP/good.png" >"$TMP/truncated.png"
 echo "just some text, not an image" >"$TMP/notes.png"
 head -c 4096 /dev/urandom >"$TMP/garbage.pt"
-head -c 30000 "$MODEL" >"$TMP/truncated.pt"
+head -c $(($(stat -c %s "$MODEL") / 2)) "$MODEL" >"$TMP/truncated.pt"
 mkdir -p "$TMP/model_dir"
 echo "not gzip" >"$TMP/vocab.txt.gz"
 : >"$TMP/a_file"
@@ -58,7 +58,7 @@ expect_failure 2 a_file explain --model "$MODEL" --out "$TMP/a_file" "$TMP/good.
 expect_failure 2 no_such_dir "${explain[@]}" --json "$TMP/no_such_dir/r.json" "$TMP/good.png" "a"
 expect_failure 2 --bogus "${explain[@]}" --bogus "$TMP/good.png" "a dog"
 expect_failure 2 TEXT "${explain[@]}" "$TMP/good.png"
-expect_failure 2 subcommand
+expect_failure 2 "no command"
 expect_failure 2 frobnicate frobnicate
 
 # Failed runs leave no partial or temporary files behind.

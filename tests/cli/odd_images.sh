@@ -5,23 +5,23 @@ SRC=$2
 TMP=$3
 . "$SRC/tests/cli/helpers.bash"
 
-# name kind width height
-cases="one_pixel.png rgb 1 1
-grey.png grey 30 20
-rgba.png rgba 40 30
-palette.png palette 33 17
-grey16.png grey16 24 16
-rgb16.png rgb16 16 24
-thin.png rgb 1 50
-wide.png rgb 300 2
-photo.jpg rgb 45 45
-grey.bmp grey 20 12
-rgba.webp rgba 25 25
-rgb.tiff rgb 19 23"
+# name kind width height crops (pad where the letterbox is extreme or the decoding path differs)
+cases="one_pixel.png rgb 1 1 center,pad
+grey.png grey 30 20 center
+rgba.png rgba 40 30 center,pad
+palette.png palette 33 17 center
+grey16.png grey16 24 16 center
+rgb16.png rgb16 16 24 center
+thin.png rgb 1 50 center,pad
+wide.png rgb 300 2 center,pad
+photo.jpg rgb 45 45 center
+grey.bmp grey 20 12 center
+rgba.webp rgba 25 25 center
+rgb.tiff rgb 19 23 center"
 
-while read -r name kind width height; do
+while read -r name kind width height crops; do
   make_image "$TMP/$name" "$kind" "$width" "$height"
-  for crop in center pad; do
+  for crop in ${crops//,/ }; do
     "$BIN" explain --model "$MODEL" --out "$TMP/out_$crop" --crop "$crop" --json "$TMP/r.json" \
       "$TMP/$name" "a dog" >/dev/null || fail "explain --crop $crop $name exited $?"
     "$PY" - "$TMP/r.json" "$width" "$height" <<'PYEOF' || fail "$name --crop $crop"
