@@ -1,18 +1,23 @@
 // CLIP's byte-level BPE tokenizer, giving exactly the token ids of OpenAI's reference
 // (clip/simple_tokenizer.py + clip.tokenize).
 //
-// Text clean-up as the reference: ftfy's default fixes for clean text (NFC, straight quotes,
-// latin ligatures, fullwidth -> ASCII), HTML unescape (applied twice, as the reference),
-// whitespace collapsed, lower case; then the reference's pre-tokenising regex and BPE.
-// Unicode classes, lower-casing and normalisation come from ICU.
+// Text clean-up as the reference: ftfy's default fixes for well-formed text (HTML entities,
+// C1 controls as Windows-1252, latin ligatures, fullwidth -> ASCII, straight quotes, terminal
+// escapes and control characters removed, NFC), Python's html.unescape applied twice, whitespace
+// collapsed, lower case; then the reference's pre-tokenising regex and BPE. Unicode classes,
+// case mapping and normalisation come from ICU. Not ported: ftfy's mojibake repair
+// (fix_encoding), which only changes text decoded with the wrong codec.
 //
 // Vocabulary: a gzip'd merge list in the format of OpenAI's `bpe_simple_vocab_16e6.txt.gz`
 // (a header line, then one "a b" merge per line). Ids: 256 byte tokens, 256 byte+"</w>" tokens,
 // one per merge used, then <|startoftext|> and <|endoftext|> (EOT is the highest id).
 // A model with vocabulary size V uses the first V - 514 merges of the file.
+//
+// A Tokenizer is safe to use from several threads; copies share their cache of BPE results.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -40,11 +45,12 @@ class Tokenizer {
   // BPE ids of a text, without SOT/EOT, after clean-up. Throws Error(Input) on invalid UTF-8.
   std::vector<int64_t> encode(const std::string& text) const;
 
-  // Fills a context of `context_length` slots; over-long text is truncated keeping EOT last.
+  // Fills a context of `context_length` (>= 2) slots; over-long text is truncated keeping EOT
+  // last. Throws Error(Input) on invalid UTF-8.
   TokenizedText tokenize(const std::string& text, int context_length = 77) const;
 
   // The readable text of one token id ("girl</w>" -> "girl"); bytes that are not valid UTF-8 on
-  // their own are shown as U+FFFD.
+  // their own are shown as U+FFFD. Throws Error(Input) for an id outside the vocabulary.
   std::string token_text(int64_t id) const;
 
   int64_t sot_id() const { return sot_id_; }
@@ -53,7 +59,9 @@ class Tokenizer {
   const std::string& source() const { return source_; }
 
  private:
-  std::vector<std::string> bpe(const std::string& word) const;
+  struct BpeCache;
+
+  std::vector<int64_t> bpe_ids(const std::string& word) const;
 
   std::string source_;
   int vocab_size_ = 0;
@@ -62,12 +70,19 @@ class Tokenizer {
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int64_t> token_to_id_;
   std::unordered_map<std::string, int> merge_rank_;  // key: first + ' ' + second
-  mutable std::unordered_map<std::string, std::vector<std::string>> cache_;
+  std::shared_ptr<BpeCache> cache_;                  // word -> ids
 };
+
+// The text as the reference tokenizer sees it after its clean-up (ftfy fixes, HTML unescaped,
+// whitespace collapsed, lower case), in UTF-8. Throws Error(Input) on invalid UTF-8.
+std::string clean_text(const std::string& text);
 
 // Where a vocabulary is looked for, in order: `explicit_path` (from --vocab), the model archive's
 // embedded vocabulary, $CLIPXAI_VOCAB, then where pip-installed `clip` and `open_clip` keep
-// `bpe_simple_vocab_16e6.txt.gz`. Throws Error(Model) listing every place looked when none is found.
+// `bpe_simple_vocab_16e6.txt.gz` ($VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, /usr/local/lib,
+// /usr/lib site directories, in that order). An explicit path or $CLIPXAI_VOCAB that cannot be
+// read is an error rather than a reason to look further. Throws Error(Model) listing every place
+// looked when none is found.
 Tokenizer load_tokenizer(const std::string& explicit_path,
                          const std::optional<std::string>& embedded_gzip_bytes,
                          const std::string& model_path, int vocab_size);
