@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "clipxai/atomic_file.h"
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
 #include "clipxai/model.h"

@@ -1,21 +1,14 @@
 #include "clipxai/output.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <set>
 
 #include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
 
 namespace clipxai {
@@ -23,17 +16,6 @@ namespace {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               ".npy output assumes a little-endian host");
-
-std::string temporary_path_for(const std::filesystem::path& target) {
-  static std::atomic<unsigned> counter{0};
-  const std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(getpid()) +
-                           "-" + std::to_string(counter++);
-  return (target.parent_path() / name).string();
-}
-
-Error write_failure(const std::string& path, int error_number) {
-  return input_error(path + ": cannot write file: " + std::strerror(error_number));
-}
 
 constexpr size_t kSlugLimit = 64;
 
@@ -55,29 +37,6 @@ std::string slug(const std::string& text) {
 }
 
 }  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = temporary_path_for(path);
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw write_failure(path, errno);
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int error_number = n < 0 ? errno : EIO;
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      throw write_failure(path, error_number);
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0 || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error_number = errno;
-    ::unlink(temporary.c_str());
-    throw write_failure(path, error_number);
-  }
-}
 
 void write_png(const std::string& path, const cv::Mat& rgb) {
   cv::Mat bgr;

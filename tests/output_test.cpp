@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
 
 namespace clipxai {

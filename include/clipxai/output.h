@@ -1,10 +1,5 @@
-// Output files: atomic writes, overlay PNGs, raw maps as .npy, and file names for prompts.
-//
-// Every file is written atomically: the bytes go to a temporary file in the target's directory
-// (".<name>.tmp-<pid>-<n>"), and once complete the temporary is renamed over the target. A reader,
-// or a run killed at any moment, sees either the previous state or the complete new file, never a
-// partial one; on failure the temporary is removed. (No fsync: the guarantee is against killed
-// processes, not power loss.)
+// Output files: overlay PNGs, raw maps as .npy, and file names for prompts. Every file is written
+// with write_file_atomically (atomic_file.h), so no reader ever sees a partial one.
 //
 // Raw maps (--save-raw) use NumPy's .npy format, version 1.0: the magic "\x93NUMPY", a header
 // dict {'descr': '<f4', 'fortran_order': False, 'shape': (rows, cols), } padded so the data starts
@@ -19,9 +14,6 @@
 #include <opencv2/core.hpp>
 
 namespace clipxai {
-
-// Throws Error(Input) naming `path` when it cannot be written.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 // `rgb`: CV_8UC3 in RGB order.
 void write_png(const std::string& path, const cv::Mat& rgb);

@@ -62,5 +62,5 @@ expect_failure 2 "no command"
 expect_failure 2 frobnicate frobnicate
 
 # Failed runs leave no partial or temporary files behind.
-[ -z "$(find "$TMP/out" -name '.*' 2>/dev/null)" ] || fail "temporary files left in $TMP/out"
+[ -z "$(find "$TMP/out" -name '*.tmp*' 2>/dev/null)" ] || fail "temporary files left in $TMP/out"
 echo "bad inputs: ok"

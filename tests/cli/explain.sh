@@ -95,7 +95,7 @@ for i, (prompt, line) in enumerate(zip(prompts, console)):
         check(raw.dtype == np.float32 and np.array_equal(raw, grid), "raw .npy equals the grid")
 
 out_dir = os.path.dirname(overlays[0])
-check(all(not name.startswith(".") for name in os.listdir(out_dir)), "temporary files left")
+check(not [n for n in os.listdir(out_dir) if ".tmp" in n], "temporary files left")
 EOF
 }
 
