@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <mutex>
 #include <optional>
 
@@ -28,6 +29,7 @@ constexpr const char* kFooter = R"(Examples:
   clipxai explain --model ViT-B-32.pt --json result.json --save-raw photo.jpg "a dog" "a cat"
   clipxai tokenize -- "a photo of a dog"
   clipxai info ViT-B-32.pt
+  clipxai check baseline.json candidate.json
 
 Without --model, clipxai uses its own small emoji CLIP (models/clipxai-emoji-vit.pt), or the
 file named by $CLIPXAI_MODEL.
@@ -130,6 +132,10 @@ CommandLine::CommandLine() : app_(kDescription, "clipxai") {
   commands_.emplace_back(add_tokenize_command(app_, tokenize_),
                          [this] { return run_tokenize(tokenize_); });
   commands_.emplace_back(add_info_command(app_, info_), [this] { return run_info(info_); });
+  commands_.emplace_back(add_check_command(app_, check_),
+                         [this] { return run_check(check_, std::cout); });
+  commands_.emplace_back(add_merge_command(app_, merge_),
+                         [this] { return run_merge_command(merge_); });
 }
 
 int CommandLine::run() const {

@@ -15,6 +15,7 @@
 #include <torch/types.h>
 #include <CLI/CLI.hpp>
 
+#include "clipxai/check.h"
 #include "clipxai/image.h"
 #include "clipxai/render.h"
 
@@ -77,6 +78,16 @@ struct InfoOptions {
 CLI::App* add_info_command(CLI::App& app, InfoOptions& options);
 int run_info(const InfoOptions& options);
 
+// `check` runs check.h's run_check with these options.
+CLI::App* add_check_command(CLI::App& app, CheckOptions& options);
+
+struct MergeOptions {
+  std::string output;
+  std::vector<std::string> inputs;
+};
+CLI::App* add_merge_command(CLI::App& app, MergeOptions& options);
+int run_merge_command(const MergeOptions& options);
+
 // The whole command line. Parse with app().parse(argc, argv), then run() the chosen subcommand.
 class CommandLine {
  public:
@@ -92,6 +103,8 @@ class CommandLine {
   ExplainOptions explain_;
   TokenizeOptions tokenize_;
   InfoOptions info_;
+  CheckOptions check_;
+  MergeOptions merge_;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
 };
 
