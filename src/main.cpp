@@ -1,5 +1,6 @@
 // The clipxai executable: parses the command line, runs the command, and turns every failure into
 // a one-line message on stderr and the documented exit code (error.h).
+#include <cctype>
 #include <iostream>
 #include <string>
 
