@@ -7,7 +7,6 @@
 #include "clipxai/atomic_file.h"
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
-#include "clipxai/html_report.h"
 #include "clipxai/model.h"
 #include "clipxai/output.h"
 #include "clipxai/relevance.h"
@@ -20,7 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kJsonStdout = "-";
-constexpr const char* kHtmlReportName = "report.html";
 
 // Fails before any work is done when an output location is unusable.
 void prepare_outputs(const ExplainOptions& options) {
@@ -102,7 +100,7 @@ CLI::App* add_explain_command(CLI::App& app, ExplainOptions& options) {
   command->footer(
       R"(For each TEXT, writes OUT/<image stem>__<text>.png: the relevance map over the image
 (the part outside the model's centre crop dimmed), and prints one line: probability, logit,
-peak pixel and overlay path. OUT/report.html shows it all on one page.
+peak pixel and overlay path.
 
 Examples:
   clipxai explain examples/girl_boy_desktop.png girl boy "desktop computer"
@@ -189,16 +187,17 @@ int run_explain(const ExplainOptions& options) {
   for (const std::string& line : console_lines(result)) console << line << '\n';
   console.flush();
 
-  const MethodSettings method =
-      method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
-                      model.config(), options.crop);
-  const nlohmann::json document = report_json(
-      model_json(model.path(), model.config(), tokenizer.source()), method, {result}, {});
-  write_html_report((fs::path(options.out_dir) / kHtmlReportName).string(), document);
-  if (json_to_stdout) {
-    std::cout << dump(document) << std::flush;
-  } else if (!options.json_path.empty()) {
-    write_file_atomically(options.json_path, dump(document));
+  if (!options.json_path.empty()) {
+    const MethodSettings method =
+        method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
+                        model.config(), options.crop);
+    const std::string document = dump(report_json(
+        model_json(model.path(), model.config(), tokenizer.source()), method, {result}, {}));
+    if (json_to_stdout) {
+      std::cout << document << std::flush;
+    } else {
+      write_file_atomically(options.json_path, document);
+    }
   }
   return kExitOk;
 }
