@@ -1,0 +1,38 @@
+// Output files: atomic writes, overlay PNGs, raw maps as .npy, and file names for prompts.
+//
+// Every file is written atomically: the bytes go to a temporary file in the target's directory
+// (".<name>.tmp-<pid>-<n>"), and once complete the temporary is renamed over the target. A reader,
+// or a run killed at any moment, sees either the previous state or the complete new file, never a
+// partial one; on failure the temporary is removed. (No fsync: the guarantee is against killed
+// processes, not power loss.)
+//
+// Raw maps (--save-raw) use NumPy's .npy format, version 1.0: the magic "\x93NUMPY", a header
+// dict {'descr': '<f4', 'fortran_order': False, 'shape': (rows, cols), } padded so the data starts
+// at a multiple of 64 bytes, then the float32 values little-endian in row-major order (top row
+// first). Lossless, and numpy.load() reads it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+#include <opencv2/core.hpp>
+
+namespace clipxai {
+
+// Throws Error(Input) naming `path` when it cannot be written.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+// `rgb`: CV_8UC3 in RGB order.
+void write_png(const std::string& path, const cv::Mat& rgb);
+
+// The .npy encoding of a 2-D tensor as float32 (see above).
+std::string npy_bytes(const torch::Tensor& grid);
+void write_npy(const std::string& path, const torch::Tensor& grid);
+
+// A file-name-safe form of each prompt: lower-case ASCII letters and digits, other runs of
+// characters as one '-', at most 64 characters; "prompt" when nothing is left (e.g. a prompt in
+// another script). Prompts whose slugs collide get "-2", "-3", ... in order of appearance.
+std::vector<std::string> unique_slugs(const std::vector<std::string>& prompts);
+
+}  // namespace clipxai
