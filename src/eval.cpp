@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
-#include <set>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -20,6 +19,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// A JSON value as quoted in messages, shortened so that a wrong huge value stays one line.
+std::string quote(const json& value) {
+  constexpr size_t kMaxLength = 60;
+  const std::string text = value.dump();
+  return text.size() <= kMaxLength ? text : text.substr(0, kMaxLength) + "...";
+}
 
 // Validates one manifest value at a time, naming the manifest file and the value's location
 // ("images[3].objects[0].box") in every message.
@@ -47,8 +53,9 @@ class ManifestReader {
 
  private:
   ManifestImage read_image(const json& entry, const std::string& where) const {
-    if (!entry.is_object())
+    if (!entry.is_object()) {
       fail(where, "expected an object with \"image\", \"prompts\", \"objects\"");
+    }
     ManifestImage image;
     image.image = resolve(text_at(entry, "image", where + ".image"));
     const json& prompts = array_at(entry, "prompts", where + ".prompts");
@@ -83,7 +90,7 @@ class ManifestReader {
       for (size_t k = 0; k < 4; ++k) object.box[k] = box[k].get<double>();
     }
     if (!four_numbers || !(object.box[0] < object.box[2]) || !(object.box[1] < object.box[3])) {
-      fail(where + ".box", "expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got " + box.dump());
+      fail(where + ".box", "expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got " + quote(box));
     }
     if (entry.contains("mask") && !entry["mask"].is_null()) {
       object.mask = resolve(non_empty_text(entry["mask"], where + ".mask"));
@@ -94,7 +101,7 @@ class ManifestReader {
   const json& array_at(const json& object, const char* key, const std::string& where) const {
     if (!object.contains(key)) fail(where, "missing");
     const json& value = object[key];
-    if (!value.is_array()) fail(where, "expected an array, got " + value.dump());
+    if (!value.is_array()) fail(where, "expected an array, got " + quote(value));
     return value;
   }
 
@@ -105,7 +112,7 @@ class ManifestReader {
 
   std::string non_empty_text(const json& value, const std::string& where) const {
     if (!value.is_string() || value.get<std::string>().empty()) {
-      fail(where, "expected a non-empty string, got " + value.dump());
+      fail(where, "expected a non-empty string, got " + quote(value));
     }
     return value.get<std::string>();
   }
@@ -183,6 +190,47 @@ LoadedImage load_entry(const ManifestImage& entry, const std::string& where) {
     if (by_prompt[p]) loaded.targets.push_back(std::move(*by_prompt[p]));
   }
   return loaded;
+}
+
+// Explains one manifest image once per setting of `report` and appends its measured objects.
+// Appends nothing when it throws (Error(Input) for files that cannot be used).
+void evaluate_image(const ClipModel& model, const ManifestImage& entry,
+                    const std::vector<TokenizedText>& prompts, const std::string& where,
+                    const EvalOptions& options, EvalReport& report) {
+  const LoadedImage loaded = load_entry(entry, where);
+  const ModelConfig& config = model.config();
+  const PreprocessedImage input = preprocess(
+      loaded.decoded, {config.input_resolution, config.image_mean, config.image_std}, options.crop);
+  const torch::Tensor pixels = input.pixels.to(options.device);
+  std::vector<std::vector<ObjectResult>> results(report.settings.size());
+  for (size_t s = 0; s < report.settings.size(); ++s) {
+    const SettingResult& setting = report.settings[s];
+    const std::vector<PromptRelevance> relevances =
+        explain_image(model, pixels, prompts, RelevanceOptions{setting.start_layer, -1});
+    std::vector<double> logits;
+    for (const PromptRelevance& relevance : relevances) logits.push_back(relevance.logit);
+    for (const Target& target : loaded.targets) {
+      const RelevanceMap map = upsample_map(relevances[target.prompt].grid, input.crop,
+                                            loaded.decoded.width(), loaded.decoded.height());
+      ObjectResult object;
+      object.image = entry.image;
+      object.text = entry.prompts[target.prompt];
+      object.peak = map.peak;
+      object.pointing = peak_inside(map, target.region);
+      object.pointing_box = peak_inside(map, target.box);
+      object.energy = energy_inside(map, target.region);
+      object.iou = iou_above_mean(map, target.region);
+      if (!loaded.absent_prompts.empty()) {
+        object.top1_vs_absent = ranked_first(logits, target.prompt, loaded.absent_prompts);
+      }
+      results[s].push_back(std::move(object));
+    }
+  }
+  report.unprompted_objects += loaded.unprompted_objects;
+  for (size_t s = 0; s < report.settings.size(); ++s) {
+    std::vector<ObjectResult>& objects = report.settings[s].objects;
+    objects.insert(objects.end(), results[s].begin(), results[s].end());
+  }
 }
 
 std::vector<TokenizedText> tokenize_prompts(const Manifest& manifest, size_t image,
@@ -364,41 +412,13 @@ EvalReport run_eval(const EvalOptions& options) {
     report.settings.push_back({layer, method, setting_label(method, config), {}, {}});
   }
 
-  const PreprocessSpec spec{config.input_resolution, config.image_mean, config.image_std};
   for (size_t i = 0; i < manifest.images.size(); ++i) {
-    const ManifestImage& entry = manifest.images[i];
-    LoadedImage loaded;
     try {
-      loaded = load_entry(entry, manifest.path + ": images[" + std::to_string(i) + "]");
+      evaluate_image(model, manifest.images[i], prompts[i],
+                     manifest.path + ": images[" + std::to_string(i) + "]", options, report);
     } catch (const Error& error) {
       if (error.category() != ErrorCategory::Input) throw;
-      report.errors.push_back({entry.image, error.category(), error.what()});
-      continue;
-    }
-    report.unprompted_objects += loaded.unprompted_objects;
-    const PreprocessedImage input = preprocess(loaded.decoded, spec, options.crop);
-    const torch::Tensor pixels = input.pixels.to(options.device);
-    for (SettingResult& setting : report.settings) {
-      const std::vector<PromptRelevance> relevances =
-          explain_image(model, pixels, prompts[i], RelevanceOptions{setting.start_layer, -1});
-      std::vector<double> logits;
-      for (const PromptRelevance& relevance : relevances) logits.push_back(relevance.logit);
-      for (const Target& target : loaded.targets) {
-        const RelevanceMap map = upsample_map(relevances[target.prompt].grid, input.crop,
-                                              loaded.decoded.width(), loaded.decoded.height());
-        ObjectResult object;
-        object.image = entry.image;
-        object.text = entry.prompts[target.prompt];
-        object.peak = map.peak;
-        object.pointing = peak_inside(map, target.region);
-        object.pointing_box = peak_inside(map, target.box);
-        object.energy = energy_inside(map, target.region);
-        object.iou = iou_above_mean(map, target.region);
-        if (!loaded.absent_prompts.empty()) {
-          object.top1_vs_absent = ranked_first(logits, target.prompt, loaded.absent_prompts);
-        }
-        setting.objects.push_back(std::move(object));
-      }
+      report.errors.push_back({manifest.images[i].image, error.category(), error.what()});
     }
     const size_t done = i + 1;
     if (options.progress && (done % kProgressInterval == 0 || done == manifest.images.size())) {

@@ -71,6 +71,11 @@ INSTANTIATE_TEST_SUITE_P(
         ManifestErrorCase{"NotAnObject", "[]", "expected an object {\"images\": [...]}"},
         ManifestErrorCase{"ImagesNotArray", R"({"images": {}})",
                           "images: expected an array, got {}"},
+        ManifestErrorCase{
+            "LongValueShortened",
+            R"({"images": "0123456789012345678901234567890123456789012345678901234567890123456789"})",
+            "images: expected an array, got "
+            "\"01234567890123456789012345678901234567890123456789012345678..."},
         ManifestErrorCase{"NoImages", R"({"images": []})", "images: no images listed"},
         ManifestErrorCase{"ImageNotObject", R"({"images": ["a.png"]})",
                           "images[0]: expected an object"},
@@ -412,7 +417,11 @@ class EndToEnd : public ::testing::Test {
 };
 
 TEST_F(EndToEnd, MeasuresEveryPromptedObjectAndRecordsUnreadableImages) {
-  const EvalReport report = run_eval(options(kEvalData + "/manifest.json"));
+  EvalOptions run = options(kEvalData + "/manifest.json");
+  std::ostringstream progress;
+  run.progress = &progress;
+  const EvalReport report = run_eval(run);
+  EXPECT_EQ(progress.str(), "eval: 3/3 images\n");
   EXPECT_EQ(report.images, 3);
   EXPECT_EQ(report.unprompted_objects, 1);  // "a boy" in wide.png
   ASSERT_EQ(report.errors.size(), 1u);
