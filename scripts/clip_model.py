@@ -212,8 +212,11 @@ class CLIP(nn.Module):
         return (features, attentions) if return_attention else features
 
     def encode_text(self, text: torch.Tensor, return_attention: bool = False):
-        """text: [B, context_length] token ids, EOT the highest id. Returns features [B, E] (and probs)."""
-        x = self.token_embedding(text).type(self.dtype) + self.positional_embedding.type(self.dtype)
+        """text: [B, L] token ids, EOT the highest id, L <= context_length. Returns features [B, E]
+        (and probs). The causal mask makes padding after EOT irrelevant, so a batch may be cut to
+        its longest prompt (much faster in training) and gives the same features as length C."""
+        length = text.shape[1]
+        x = self.token_embedding(text).type(self.dtype) + self.positional_embedding[:length].type(self.dtype)
         x, attentions = self.transformer(x, self.causal_mask(x.shape[1], x.device))
         x = self.ln_final(x).type(self.dtype)
         x = x[torch.arange(x.shape[0]), text.argmax(dim=-1)] @ self.text_projection

@@ -26,7 +26,7 @@ import emoji_concepts
 FONT_PATH = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 FONT_SIZE = 109  # Noto Color Emoji is a bitmap font; 109 is its only strike size.
 TRAIN_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "grass", "brick", "gravel", "camera", "moon"]
-INDEPENDENT_PHOTOS = ["hubble_deep_field", "retina", "motorcycle_left", "coins", "page", "immunohistochemistry"]
+INDEPENDENT_PHOTOS = ["hubble_deep_field", "retina", "colorwheel", "coins", "page", "immunohistochemistry"]
 MIN_SCALE, MAX_SCALE = 0.15, 0.6
 MIN_VISIBLE = 0.6  # an object keeps at least this share of its glyph visible
 

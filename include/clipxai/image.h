@@ -1,21 +1,31 @@
 // Image decoding and CLIP preprocessing.
 //
-// Decoding (OpenCV): JPEG, PNG (8/16-bit, grey, alpha), WebP, BMP, TIFF; EXIF orientation
-// applied; result is 8-bit RGB. Alpha is dropped and 16-bit samples scaled to 8 bits, as
-// PIL's convert("RGB") in CLIP's own preprocessing does.
+// Decoding (OpenCV 4.6): JPEG, PNG, WebP, BMP, TIFF, plus whatever else OpenCV's imdecode reads.
+// The result is always 8-bit RGB, turned upright by the EXIF orientation tag (JPEG, PNG, TIFF
+// and WebP). Grey images are replicated to three channels, palettes expanded, 16-bit samples
+// reduced to their high byte, and alpha dropped — except in TIFF, where libtiff premultiplies
+// unassociated alpha, so transparent TIFF pixels come out composited on black.
+// Truncation is reported rather than decoded into a partly grey image: JPEG without an
+// end-of-image marker after its scan, PNG without IEND, WebP/BMP shorter than their header says.
 //
-// Preprocessing, as CLIP's torchvision pipeline: resize the short side to the model resolution
-// with PIL's antialiased bicubic resampling (reproduced exactly, see resize_bicubic), centre crop
-// as torchvision's CenterCrop, scale to [0,1], normalise with the model's mean/std.
-// CropMode::Pad instead letterboxes the whole image into the square (long side resized to the
-// resolution, borders filled with the mean colour, i.e. zero after normalisation).
+// Preprocessing (CropMode::Center) is CLIP's torchvision pipeline, reproduced exactly:
+//   Resize(n)      short side -> n, long side -> int(n * long / short), Pillow's BICUBIC
+//                  (see resize_bicubic);
+//   CenterCrop(n)  offsets int(round(margin / 2.0)) with Python's round (halves to even);
+//   ToTensor, Normalize  x / 255 then (x - mean) / std, in float32.
+// For an 8-bit RGB file the pixels equal those of CLIP's Python preprocess (bit for bit in the
+// tests). They differ where PIL itself deviates: Image.open ignores EXIF orientation; PIL
+// resizes RGBA premultiplied, palette images with NEAREST, and clips 16-bit grey to 255.
+// CropMode::Pad letterboxes the whole image instead: the long side is resized to n, the short side
+// to max(1, int(n * short / long + 0.5)) (same bicubic), placed at floor((n - size) / 2) on each
+// axis of an n x n canvas of the mean colour (exactly zero after normalisation).
 #pragma once
 
 #include <array>
 #include <string>
 
-#include <opencv2/core.hpp>
 #include <torch/types.h>
+#include <opencv2/core.hpp>
 
 namespace clipxai {
 
@@ -26,15 +36,19 @@ struct DecodedImage {
   int height() const { return rgb.rows; }
 };
 
-// Throws Error(Input) naming the file when it is missing, empty, truncated or not an image.
+// Throws Error(Input) naming the file when it is missing, a directory, unreadable, empty,
+// truncated or not a decodable image.
 DecodedImage load_image(const std::string& path);
-// Decodes from memory; `name` is used in messages.
+// Decodes an encoded image held in memory; `name` is used in messages and as the result's path.
 DecodedImage decode_image(const std::string& bytes, const std::string& name);
 
 enum class CropMode { Center, Pad };
 
-// The square the model saw, in the original image's pixel coordinates. For Center it lies inside
-// the image; for Pad it contains the whole image and reaches beyond it.
+// The square the model saw, in the decoded (upright) image's pixel coordinates, where pixel (i, j)
+// covers [i, i + 1) x [j, j + 1). Each axis maps linearly: model pixel p covers original
+// [x + p * width / n, x + (p + 1) * width / n). For Center it lies inside the image; for Pad it
+// contains the whole image and reaches beyond it on the short axis (x or y negative). Not exactly
+// square when rounding the resized size made the two axes' scales differ.
 struct CropRegion {
   double x = 0, y = 0, width = 0, height = 0;
 };
@@ -50,11 +64,16 @@ struct PreprocessedImage {
   CropRegion crop;
 };
 
+// Center mode computes only the cropped part of the resized image, so an extreme aspect ratio
+// builds no huge intermediate image. Throws Error(Internal) for an empty image or a resolution
+// below 1.
 PreprocessedImage preprocess(const DecodedImage& image, const PreprocessSpec& spec, CropMode mode);
 
-// PIL's Image.resize(size, BICUBIC) on 8-bit RGB, bit-exact: separable convolution with the
-// bicubic kernel (a = -0.5) widened by the scale factor when downsampling, horizontal pass then
-// vertical, fixed-point coefficients and 8-bit rounding between passes, as Pillow does.
+// Pillow 9.4's Image.resize((out_width, out_height), BICUBIC) on 8-bit RGB, bit-exact: separable
+// convolution with the bicubic kernel (a = -0.5) widened by the scale factor when downsampling,
+// weights normalised then held in 22-bit fixed point, horizontal pass then vertical with 8-bit
+// rounding and clipping in between; an axis that keeps its size is not resampled. `rgb` must be
+// CV_8UC3 (channel order does not matter) and the size positive, else Error(Internal).
 cv::Mat resize_bicubic(const cv::Mat& rgb, int out_width, int out_height);
 
 }  // namespace clipxai
