@@ -38,6 +38,8 @@
 //                   counted. Logits do not depend on the start layer, so it is the same for every
 //                   setting. (Plain top-1 over all prompts of a one-object image is this same
 //                   test, so it is not reported separately.)
+// On scripts/make_manifest.py's manifests these are, object for object, scripts/eval_model.py's
+// pointing_mask (pointing), pointing (pointing_box) and top1_prompts (top1_vs_absent).
 #pragma once
 
 #include <array>
