@@ -43,6 +43,11 @@ torch::Device parse_device(const std::string& name);
 // `--crop center|pad`; anything else fails with "'x' is not one of a, b, c".
 CLI::Validator one_of(const std::map<std::string, int>& names);
 
+// Options several commands share, declared once: --model/--vocab, --crop, --threads/--device.
+void add_model_options(CLI::App& command, std::string& model, std::string& vocab);
+void add_crop_option(CLI::App& command, CropMode& crop);
+void add_runtime_options(CLI::App& command, int& threads, std::string& device);
+
 struct ExplainOptions {
   std::string image;
   std::vector<std::string> texts;
@@ -78,6 +83,20 @@ struct InfoOptions {
 CLI::App* add_info_command(CLI::App& app, InfoOptions& options);
 int run_info(const InfoOptions& options);
 
+struct EvalCommandOptions {
+  std::string manifest;
+  std::string model;
+  std::string vocab;
+  std::vector<int> start_layers{-1};  // one setting (table row) each
+  CropMode crop = CropMode::Center;
+  std::string json_path;  // empty: no JSON; "-": standard output (the table goes to stderr)
+  int threads = 0;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options);
+int run_eval_command(const EvalCommandOptions& options);
+
 // `check` runs check.h's run_check with these options.
 CLI::App* add_check_command(CLI::App& app, CheckOptions& options);
 
@@ -103,6 +122,7 @@ class CommandLine {
   ExplainOptions explain_;
   TokenizeOptions tokenize_;
   InfoOptions info_;
+  EvalCommandOptions eval_;
   CheckOptions check_;
   MergeOptions merge_;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
