@@ -98,6 +98,15 @@ void ProgressReporter::update(size_t done, size_t failed, Clock::time_point now)
   if (style_ != ProgressStyle::Quiet && (!printed_ || due)) print(now);
 }
 
+void ProgressReporter::note(const std::string& line) {
+  if (style_ == ProgressStyle::Bar && printed_) {
+    out_ << "\r\x1b[K" << line << '\n'
+         << '\r' << format_progress_bar(state_) << "\x1b[K" << std::flush;
+  } else {
+    out_ << line << '\n' << std::flush;
+  }
+}
+
 void ProgressReporter::finish(Clock::time_point now) {
   if (style_ == ProgressStyle::Quiet) return;
   print(now);

@@ -572,6 +572,22 @@ TEST(Progress, BarRedrawsInPlaceAtMostTenTimesASecond) {
   EXPECT_EQ(text.back(), '\n');
 }
 
+TEST(Progress, NotesGoAboveTheBar) {
+  const auto start = ProgressReporter::Clock::time_point{};
+  for (const ProgressStyle style : {ProgressStyle::Quiet, ProgressStyle::Lines}) {
+    std::ostringstream out;
+    ProgressReporter reporter(style, 10, 0, out, start);
+    reporter.note("clipxai: b.png: not an image");
+    EXPECT_EQ(out.str(), "clipxai: b.png: not an image\n");
+  }
+  std::ostringstream out;
+  ProgressReporter reporter(ProgressStyle::Bar, 10, 0, out, start);
+  reporter.update(1, 0, start + std::chrono::seconds(1));
+  const std::string bar = out.str();
+  reporter.note("clipxai: b.png: not an image");
+  EXPECT_EQ(out.str(), bar + "\r\x1b[Kclipxai: b.png: not an image\n" + bar);
+}
+
 TEST(Progress, QuietPrintsNothing) {
   EXPECT_EQ(report(ProgressStyle::Quiet, 10, std::chrono::milliseconds(20000)), "");
 }
