@@ -6,7 +6,12 @@
 //   image map        = R[CLS, patches], a grid x grid map (row-major, top row first)
 //   text relevance   = R[EOT, tokens strictly between SOT and EOT] / its sum
 // Start layers: -1 (default) = the last layer only, as the notebook; 0 = every layer; N = from N.
-// All gradients of both towers come from one backward pass over all P prompts.
+// EOT is the position of a prompt's highest id, as OpenAI's encode_text.
+// All gradients of both towers come from one backward pass over all P prompts. Results equal the
+// notebook's (which repeats the image per prompt through the whole model) while doing less work:
+// layers before the start layer run once without autograd (the vision tower once per image),
+// the last layer computes only the class-token / EOT rows, and the text tower runs only up to the
+// longest EOT of the batch. Runs on the model's device; results come back on the CPU.
 #pragma once
 
 #include <string>
@@ -25,15 +30,18 @@ struct RelevanceOptions {
 };
 
 struct PromptRelevance {
-  double logit = 0;        // exp(logit_scale) * cosine
+  double logit = 0;  // exp(logit_scale) * cosine
   double cosine = 0;
   double probability = 0;  // softmax of the logits over this image's prompts
   torch::Tensor grid;      // [grid, grid] float32 on CPU: raw R[CLS, patches]
-  std::vector<float> token_relevance;  // one per token between SOT and EOT, summing to 1
+  // One per token between SOT and EOT, summing to 1 (all zero if no token has any relevance).
+  std::vector<float> token_relevance;
 };
 
-// `pixels`: [3, R, R] normalised image (see image.h). Returns one entry per prompt, in order.
-// Throws Error(Usage) for a start layer outside the model's layers.
+// `pixels`: [3, R, R] normalised image (see image.h). `prompts`: each with at most the model's
+// context length of ids. Returns one entry per prompt, in order.
+// Throws Error(Usage) for no prompts or a start layer outside the model's layers, Error(Input)
+// for a prompt that does not fit the model (too long, ids outside its vocabulary).
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
                                            const std::vector<TokenizedText>& prompts,
                                            const RelevanceOptions& options);

@@ -1,0 +1,265 @@
+"""Trains the project's own small CLIP ViT on rendered emoji scenes and exports it as an archive.
+
+Data: every step renders `--batch` fresh scenes (render_scenes.py "train" style, seeds
+step * batch + i, so a resumed run sees exactly the data it would have seen) with a caption
+naming the objects present. Tokenizer: BPE merges learned from the captions (learn_bpe.py).
+Losses (both plain CLIP training signals):
+  contrastive  symmetric cross-entropy of scene vs caption over the batch (CLIP's loss);
+  presence     multi-label BCE of every scene against every concept's prompt
+               (scaled cosine + a training-only bias, as SigLIP), so "dog" alone is a query.
+Checkpoints go to --run-dir every --checkpoint-every steps; --resume continues from the last.
+At the end the model is exported (fp16 as OpenAI's files) with config.json and the vocabulary,
+and the model card (without metrics; eval_model.py --card adds them) is written beside it.
+
+    nohup /usr/bin/python3 scripts/train_model.py --run-dir /work/run/train --steps 2000 \
+        --archive models/clipxai-emoji-vit.pt > /work/run/train.log 2>&1 &
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+
+import clip_model
+import emoji_concepts
+import eval_model
+import learn_bpe
+import render_scenes
+
+ARCHITECTURE = dict(embed_dim=192, image_resolution=224, vision_layers=6, vision_width=192,
+                    vision_patch_size=32, vision_heads=3, context_length=32, transformer_width=192,
+                    transformer_heads=3, transformer_layers=3, activation="quick_gelu")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run-dir", required=True, help="checkpoints, vocabulary and log (outside the repo)")
+    parser.add_argument("--archive", required=True, help="where to export the trained model")
+    parser.add_argument("--steps", type=int, default=2000, help="at most this many steps")
+    parser.add_argument("--minutes", type=float, help="training-time budget; the run ends when spent")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--warmup", type=int, default=150)
+    parser.add_argument("--weight-decay", type=float, default=0.1)
+    parser.add_argument("--presence-weight", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--eval-scenes", type=int, default=60)
+    parser.add_argument("--vision-width", type=int, default=ARCHITECTURE["vision_width"])
+    parser.add_argument("--vision-layers", type=int, default=ARCHITECTURE["vision_layers"])
+    parser.add_argument("--text-width", type=int, default=ARCHITECTURE["transformer_width"])
+    parser.add_argument("--text-layers", type=int, default=ARCHITECTURE["transformer_layers"])
+    parser.add_argument("--embed-dim", type=int, default=ARCHITECTURE["embed_dim"])
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--name", default="clipxai-emoji-vit")
+    return parser.parse_args()
+
+
+def progress(step: int, train_seconds: float, args) -> float:
+    """Share of the run done: by steps, or by training time when --minutes bounds it (the machine
+    is shared, so a time budget is what keeps the run within its slot)."""
+    done = step / args.steps
+    if args.minutes:
+        done = max(done, train_seconds / (60 * args.minutes))
+    return min(1.0, done)
+
+
+def learning_rate(step: int, train_seconds: float, args) -> float:
+    """Linear warm-up over --warmup steps, cosine decay over the run's progress."""
+    warmup = min(1.0, (step + 1) / args.warmup)
+    return args.lr * warmup * 0.5 * (1 + math.cos(math.pi * progress(step, train_seconds, args)))
+
+
+def make_batch(atlas, tokenizer, step: int, args):
+    """Scenes, their captions' tokens and the multi-hot concept targets of one step."""
+    scenes, captions = [], []
+    targets = torch.zeros(args.batch, len(emoji_concepts.NAMES))
+    for i in range(args.batch):
+        seed = step * args.batch + i
+        scene = render_scenes.render_scene(atlas, seed, ARCHITECTURE["image_resolution"], "train")
+        names = [o.concept for o in scene.objects]
+        rng = random.Random(seed ^ 0x5EED)
+        rng.shuffle(names)
+        captions.append(emoji_concepts.caption(rng, names))
+        for name in names:
+            targets[i, emoji_concepts.INDEX[name]] = 1
+        scenes.append(scene.image)
+    images = eval_model.to_tensor(scenes, clip_model.OPENAI_IMAGE_MEAN, clip_model.OPENAI_IMAGE_STD)
+    return images, tokenizer.tokenize(captions, ARCHITECTURE["context_length"], trim=True), targets
+
+
+class SceneBatches(torch.utils.data.Dataset):
+    """Batch number `step` of the training stream, rendered in a worker process beside training."""
+
+    def __init__(self, tokenizer, args):
+        self.tokenizer, self.args, self.atlas = tokenizer, args, None
+
+    def __len__(self):
+        return self.args.steps
+
+    def __getitem__(self, step: int):
+        if self.atlas is None:
+            self.atlas = render_scenes.EmojiAtlas()
+        return make_batch(self.atlas, self.tokenizer, step, self.args)
+
+
+def render_worker_init(_worker_id: int):
+    torch.set_num_threads(1)
+
+
+def concept_prompts(step: int):
+    """Every concept's prompt for one step: the bare name half the time, else a random template."""
+    rng = random.Random(1_000_003 * step + 17)
+    prompts = []
+    for name in emoji_concepts.NAMES:
+        if rng.random() < 0.5:
+            prompts.append(name)
+        else:
+            template = emoji_concepts.SINGLE_TEMPLATES[rng.randrange(len(emoji_concepts.SINGLE_TEMPLATES))]
+            prompts.append(emoji_concepts.single_prompt(template, name))
+    return prompts
+
+
+def build(args, vocab_size: int):
+    torch.manual_seed(args.seed)
+    model = clip_model.CLIP(
+        embed_dim=args.embed_dim, image_resolution=ARCHITECTURE["image_resolution"],
+        vision_layers=args.vision_layers, vision_width=args.vision_width,
+        vision_patch_size=ARCHITECTURE["vision_patch_size"], context_length=ARCHITECTURE["context_length"],
+        vocab_size=vocab_size, transformer_width=args.text_width, transformer_heads=args.text_width // 64,
+        transformer_layers=args.text_layers, vision_heads=args.vision_width // 64,
+        activation=ARCHITECTURE["activation"])
+    # SigLIP-style scale and bias of the presence loss; used in training only, not exported.
+    presence = torch.nn.ParameterDict({"scale": torch.nn.Parameter(torch.tensor(math.log(10.0))),
+                                       "bias": torch.nn.Parameter(torch.tensor(-10.0))})
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        is_matrix = param.ndim >= 2 and "embedding" not in name
+        (decay if is_matrix else no_decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay},
+         {"params": no_decay + list(presence.parameters()), "weight_decay": 0.0}],
+        lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    return model, presence, optimizer
+
+
+def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) -> dict:
+    return {
+        "name": args.name,
+        "description": "A small CLIP ViT trained by clipxai on rendered Noto Color Emoji scenes "
+                       "(scripts/train_model.py). A demo and test fixture, not a general image model.",
+        "concepts": [{"text": n, "emoji": e, "unicode_name": emoji_concepts.unicode_name(e)}
+                     for n, e in emoji_concepts.CONCEPTS],
+        "templates": {"single": emoji_concepts.SINGLE_TEMPLATES, "multi": emoji_concepts.MULTI_TEMPLATES},
+        "architecture": model.architecture() | {"merges": tokenizer.vocab_size - 514},
+        "training": {
+            "seed": args.seed, "steps": steps_done, "max_steps": args.steps, "minutes_budget": args.minutes,
+            "batch": args.batch, "lr": args.lr,
+            "warmup": args.warmup, "weight_decay": args.weight_decay, "presence_weight": args.presence_weight,
+            "scenes_seen": steps_done * args.batch, "train_seconds": round(train_seconds),
+            "threads": args.threads, "image_mean": clip_model.OPENAI_IMAGE_MEAN,
+            "image_std": clip_model.OPENAI_IMAGE_STD,
+            "data": "scripts/render_scenes.py 'train' style, scene seeds [0, steps*batch); 1-4 emoji at "
+                    "15-60% of the side on flat/gradient/noise/stripes/skimage-photo backgrounds, mild "
+                    "blur and colour jitter; captions from emoji_concepts.py templates",
+            "losses": "CLIP contrastive (scene vs caption) + presence_weight * multi-label BCE of scene vs "
+                      "every concept prompt (SigLIP-style scale and bias, not exported)",
+            "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
+            "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
+                       "--seed %d" % (args.steps, args.minutes, args.batch, args.seed),
+        },
+    }
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run_dir, exist_ok=True)
+    vocab_path = os.path.join(args.run_dir, "vocab.txt.gz")
+    checkpoint_path = os.path.join(args.run_dir, "checkpoint.pt")
+    if args.resume:
+        with open(vocab_path, "rb") as f:
+            vocab = f.read()
+    else:
+        vocab = learn_bpe.write_vocab(learn_bpe.learn_merges(learn_bpe.training_texts(20000, args.seed), 4000))
+        with open(vocab_path, "wb") as f:
+            f.write(vocab)
+    tokenizer = learn_bpe.SimpleTokenizer(vocab)
+    model, presence, optimizer = build(args, tokenizer.vocab_size)
+    step, train_seconds = 0, 0.0
+    if args.resume:
+        state = torch.load(checkpoint_path)
+        model.load_state_dict(state["model"])
+        presence.load_state_dict(state["presence"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, train_seconds = state["step"], state["train_seconds"]
+        print(f"resumed at step {step}", flush=True)
+    atlas = render_scenes.EmojiAtlas()
+    evaluator = eval_model.Evaluator(model, tokenizer, clip_model.OPENAI_IMAGE_MEAN, clip_model.OPENAI_IMAGE_STD,
+                                     atlas)
+    print(json.dumps(model.architecture()), flush=True)
+    model.train()
+    batches = torch.utils.data.DataLoader(SceneBatches(tokenizer, args), batch_size=None,
+                                          sampler=range(step, args.steps), num_workers=1,
+                                          worker_init_fn=render_worker_init, prefetch_factor=4)
+    last = time.time()
+    for images, captions, targets in batches:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, train_seconds, args)
+        prompts = tokenizer.tokenize(concept_prompts(step), ARCHITECTURE["context_length"], trim=True)
+        image_features = F.normalize(model.encode_image(images), dim=-1)
+        caption_features = F.normalize(model.encode_text(captions), dim=-1)
+        prompt_features = F.normalize(model.encode_text(prompts), dim=-1)
+        logits = model.logit_scale.exp() * image_features @ caption_features.t()
+        labels = torch.arange(args.batch)
+        contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+        presence_logits = presence["scale"].exp() * image_features @ prompt_features.t() + presence["bias"]
+        presence_loss = F.binary_cross_entropy_with_logits(presence_logits, targets, reduction="sum") / args.batch
+        loss = contrastive + args.presence_weight * presence_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        step += 1
+        now = time.time()
+        train_seconds += now - last
+        last = now
+        if step % 10 == 0:
+            print(f"step {step} loss {loss.item():.3f} contrastive {contrastive.item():.3f} presence "
+                  f"{presence_loss.item():.3f} scale {model.logit_scale.exp().item():.1f} "
+                  f"lr {optimizer.param_groups[0]['lr']:.2e} {train_seconds / 60:.1f} min", flush=True)
+        finished = progress(step, train_seconds, args) >= 1.0
+        if step % args.checkpoint_every == 0 or finished:
+            torch.save({"model": model.state_dict(), "presence": presence.state_dict(),
+                        "optimizer": optimizer.state_dict(), "step": step, "train_seconds": train_seconds,
+                        "args": vars(args)}, checkpoint_path + ".tmp")
+            os.replace(checkpoint_path + ".tmp", checkpoint_path)
+        if step % args.eval_every == 0 or finished:
+            for family in ("held_out", "independent"):
+                metrics = evaluator.measure(evaluator.scenes(family, args.eval_scenes))
+                print(f"eval step {step} {family} {json.dumps(metrics)}", flush=True)
+            last = time.time()  # evaluation time is not training time
+        if finished:
+            break
+    config = {"name": args.name, "vision_heads": model.vision_heads, "text_heads": model.text_heads,
+              "activation": model.activation, "image_mean": list(clip_model.OPENAI_IMAGE_MEAN),
+              "image_std": list(clip_model.OPENAI_IMAGE_STD)}
+    clip_model.save_archive(model, args.archive, config, vocab, half=True)
+    card_path = os.path.splitext(args.archive)[0] + ".json"
+    with open(card_path, "w") as f:
+        json.dump(model_card(args, model, tokenizer, step, train_seconds), f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {args.archive} ({os.path.getsize(args.archive) / 1e6:.1f} MB) and {card_path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+#include "transformer.h"
+
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+namespace clipxai {
+namespace {
+
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias) {
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, 1e-5);
+}
+
+// [B, N, H*D] -> [B, H, N, D]
+torch::Tensor split_heads(const torch::Tensor& x, int heads) {
+  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).transpose(1, 2);
+}
+
+// [B, H, N, D] -> [B, N, H*D]
+torch::Tensor merge_heads(const torch::Tensor& x) {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
+torch::Tensor activate(const torch::Tensor& x, Activation activation) {
+  switch (activation) {
+    case Activation::QuickGelu:
+      return x * torch::sigmoid(1.702 * x);
+    case Activation::Gelu:
+      return at::gelu(x);
+  }
+  return x;
+}
+
+// True where a query at `query_positions` [Bq, Q] may not see key position k of `keys` keys:
+// [Bq, 1, Q, keys], broadcastable over heads.
+torch::Tensor causal_mask(const torch::Tensor& query_positions, int64_t keys) {
+  const auto key_positions = torch::arange(keys, query_positions.options());
+  return key_positions.view({1, 1, keys}).gt(query_positions.unsqueeze(-1)).unsqueeze(1);
+}
+
+// One residual block over `x` [B, N, W]. With `rows` defined only those query rows are computed
+// ([B', 1, W] out, see select_rows); otherwise all ([B, N, W]). Probabilities are appended to
+// `kept` when given; with `leaf_batch` > 0 they first become autograd leaves of that batch size.
+torch::Tensor residual_block(const ResidualBlockWeights& w, const TransformerWeights& transformer,
+                             const torch::Tensor& x, const torch::Tensor& rows, int64_t leaf_batch,
+                             std::vector<torch::Tensor>* kept) {
+  const int heads = transformer.heads;
+  const auto normed = layer_norm(x, w.ln_1_weight, w.ln_1_bias);
+  const auto keys_values = at::linear(normed, w.kv_weight, w.kv_bias).chunk(2, -1);
+  const auto keys = split_heads(keys_values[0], heads);
+  const auto values = split_heads(keys_values[1], heads);
+
+  const bool all_rows = !rows.defined();
+  const auto residual = all_rows ? x : select_rows(x, rows);
+  const auto queries = split_heads(
+      at::linear(all_rows ? normed : select_rows(normed, rows), w.q_weight, w.q_bias), heads);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(queries.size(-1)));
+  auto scores = at::matmul(queries, keys.transpose(-2, -1)) * scale;
+  if (transformer.causal) {
+    const auto query_positions =
+        all_rows ? torch::arange(x.size(1), x.options().dtype(torch::kLong)).unsqueeze(0)
+                 : rows.unsqueeze(-1);
+    scores = scores.masked_fill(causal_mask(query_positions, x.size(1)),
+                                -std::numeric_limits<float>::infinity());
+  }
+  auto probabilities = at::softmax(scores, -1);
+  if (leaf_batch > 0) {
+    probabilities =
+        probabilities.detach().expand({leaf_batch, -1, -1, -1}).clone().requires_grad_(true);
+  }
+  if (kept != nullptr) kept->push_back(probabilities);
+
+  const auto attended = merge_heads(at::matmul(probabilities, values));
+  const auto y = residual + at::linear(attended, w.out_weight, w.out_bias);
+  const auto hidden =
+      activate(at::linear(layer_norm(y, w.ln_2_weight, w.ln_2_bias), w.fc_weight, w.fc_bias),
+               transformer.activation);
+  return y + at::linear(hidden, w.proj_weight, w.proj_bias);
+}
+
+}  // namespace
+
+torch::Tensor select_rows(const torch::Tensor& x, const torch::Tensor& rows) {
+  if (rows.size(0) == 1) return x.index_select(1, rows);
+  const auto batch = torch::arange(x.size(0), rows.options());
+  return x.index({batch, rows}).unsqueeze(1);
+}
+
+torch::Tensor run_transformer(const TransformerWeights& transformer, const torch::Tensor& x,
+                              const torch::Tensor& rows, int64_t outputs, int keep_from,
+                              std::vector<torch::Tensor>* kept) {
+  const int layers = static_cast<int>(transformer.blocks.size());
+  auto states = x;
+  for (int layer = 0; layer < layers; ++layer) {
+    const bool keep = layer >= keep_from;
+    std::optional<torch::NoGradGuard> no_grad;
+    if (!keep) no_grad.emplace();
+    states = residual_block(transformer.blocks[layer], transformer, states,
+                            layer == layers - 1 ? rows : torch::Tensor(),
+                            layer == keep_from ? outputs : 0, keep ? kept : nullptr);
+  }
+  return states.squeeze(1).expand({outputs, -1});
+}
+
+TextBatch trim_to_longest_eot(const torch::Tensor& ids) {
+  auto eot = ids.argmax(-1);
+  const int64_t length = eot.max().item<int64_t>() + 1;
+  return {ids.narrow(1, 0, length), std::move(eot)};
+}
+
+}  // namespace clipxai

@@ -1,0 +1,42 @@
+// Internal: the residual attention blocks of both towers, with attention probabilities kept
+// for relevance, and the work-saving rules that keep results exact:
+//  - only the token rows that reach the output are computed in the last block (the class token
+//    of the image, the EOT token of each text): the other rows' outputs are never used;
+//  - blocks before the first kept one run without autograd, at the batch size of the input;
+//    an input shared by P outputs (one image, P prompts) is computed once and branches into P
+//    copies only at the first kept block, whose probabilities become the autograd leaves.
+#pragma once
+
+#include <vector>
+
+#include <torch/types.h>
+
+#include "clipxai/model.h"
+
+namespace clipxai {
+
+// Runs every block of `transformer` over token states `x` [B, N, W] and returns, for each of
+// `outputs` outputs, the final state of one token row: [outputs, W]. `rows` names that row: [1]
+// (the same row for every output, e.g. the class token) or [B] (one per batch element, B ==
+// outputs). B is `outputs`, or 1 when all outputs share one input.
+// Blocks from `keep_from` on run with autograd and append their attention probabilities to
+// `kept`: [outputs, H, N, N] per block, and [outputs, H, 1, N] (the output row only) for the last
+// block. The probabilities of block `keep_from` are autograd leaves (so `x` must not require
+// grad); keep_from == number of blocks keeps nothing and records no graph.
+torch::Tensor run_transformer(const TransformerWeights& transformer, const torch::Tensor& x,
+                              const torch::Tensor& rows, int64_t outputs, int keep_from,
+                              std::vector<torch::Tensor>* kept);
+
+// Rows `rows` of `x` [B, N, ...]: [1] (the same row of every batch element) or [B] (one per
+// batch element) -> [B, 1, ...].
+torch::Tensor select_rows(const torch::Tensor& x, const torch::Tensor& rows);
+
+// Prompts as a batch for the causal text tower: `ids` [B, C] cut to the longest EOT + 1 slots
+// (later slots change no EOT output), and `eot` [B], the position of each row's highest id.
+struct TextBatch {
+  torch::Tensor ids;
+  torch::Tensor eot;
+};
+TextBatch trim_to_longest_eot(const torch::Tensor& ids);
+
+}  // namespace clipxai

@@ -1,0 +1,141 @@
+// explain_image against the notebook algorithm (scripts/make_reference_models.py, in PyTorch) on
+// random-weight archives: logits, cosines, probabilities, image grids and text relevance for the
+// default (last layer only), all-layer and middle start layers; plus the per-prompt batching and
+// the usage errors.
+#include "clipxai/relevance.h"
+
+#include <iostream>
+
+#include <gtest/gtest.h>
+
+#include "clipxai/error.h"
+#include "model_reference.h"
+
+namespace clipxai {
+namespace {
+
+using testing::model_data;
+using testing::Reference;
+using testing::relative_error;
+using testing::to_tensor;
+
+constexpr double kLogitTolerance = 2e-3;          // absolute
+constexpr double kGridTolerance = 2e-3;           // max|a-b| / max|b|
+constexpr double kTextRelevanceTolerance = 2e-3;  // absolute, relevances sum to 1
+
+class ReferenceRelevance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceRelevance, MatchesTheNotebookAlgorithm) {
+  const Reference reference(GetParam());
+  const auto model = ClipModel::load(reference.archive());
+  const auto images = reference.images();
+  const auto prompts = reference.prompts();
+  double worst_logit = 0, worst_grid = 0, worst_text = 0;
+  for (const auto& expected : reference.json["cases"]) {
+    const RelevanceOptions options{expected["start_layer"].get<int>(),
+                                   expected["start_layer_text"].get<int>()};
+    const int image = expected["image"].get<int>();
+    SCOPED_TRACE("image " + std::to_string(image) + ", start layers " +
+                 std::to_string(options.start_layer) + "/" +
+                 std::to_string(options.start_layer_text));
+    const auto results = explain_image(model, images[image], prompts, options);
+    ASSERT_EQ(results.size(), prompts.size());
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      SCOPED_TRACE("prompt " + std::to_string(p));
+      const auto& result = results[p];
+      EXPECT_NEAR(result.logit, expected["logits"][p].get<double>(), kLogitTolerance);
+      EXPECT_NEAR(result.cosine, expected["cosines"][p].get<double>(), kLogitTolerance / 100);
+      EXPECT_NEAR(result.probability, expected["probabilities"][p].get<double>(), 1e-3);
+      const auto grid = to_tensor(expected["grids"][p]);
+      ASSERT_EQ(result.grid.sizes(), grid.sizes());
+      const double grid_error = relative_error(result.grid, grid);
+      EXPECT_LT(grid_error, kGridTolerance);
+      const auto text = to_tensor(expected["text_relevance"][p]);
+      ASSERT_EQ(result.token_relevance.size(), static_cast<size_t>(text.numel()));
+      const double text_error =
+          (torch::tensor(result.token_relevance) - text).abs().max().item<double>();
+      EXPECT_LT(text_error, kTextRelevanceTolerance);
+      worst_logit =
+          std::max(worst_logit, std::abs(result.logit - expected["logits"][p].get<double>()));
+      worst_grid = std::max(worst_grid, grid_error);
+      worst_text = std::max(worst_text, text_error);
+    }
+  }
+  std::cout << testing::reference_name(GetParam()) << ": worst logit error " << worst_logit
+            << ", grid relative error " << worst_grid << ", text relevance error " << worst_text
+            << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Archives, ReferenceRelevance,
+                         ::testing::ValuesIn(testing::reference_files()),
+                         [](const auto& info) { return testing::reference_name(info.param); });
+
+class TinyModel : public ::testing::Test {
+ protected:
+  Reference reference{model_data("tiny_vit.reference.json")};
+  ClipModel model = ClipModel::load(reference.archive());
+  torch::Tensor image = reference.images()[0];
+  std::vector<TokenizedText> prompts = reference.prompts();
+};
+
+// Each prompt's gradients come from the one backward pass over the whole batch; explaining a
+// prompt alone must give the same answer.
+TEST_F(TinyModel, PromptsDoNotInfluenceEachOther) {
+  for (const RelevanceOptions options : {RelevanceOptions{-1, -1}, RelevanceOptions{0, 0}}) {
+    const auto batch = explain_image(model, image, prompts, options);
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      const auto alone = explain_image(model, image, {prompts[p]}, options).front();
+      EXPECT_NEAR(alone.logit, batch[p].logit, 1e-4);
+      EXPECT_DOUBLE_EQ(alone.probability, 1.0);
+      EXPECT_LT(relative_error(alone.grid, batch[p].grid), 1e-5);
+      EXPECT_LT((torch::tensor(alone.token_relevance) - torch::tensor(batch[p].token_relevance))
+                    .abs()
+                    .max()
+                    .item<double>(),
+                1e-5);
+    }
+  }
+}
+
+TEST_F(TinyModel, ProbabilitiesSumToOneAndTokenRelevancesToOne) {
+  const auto results = explain_image(model, image, prompts, {});
+  double total = 0;
+  for (const auto& result : results) {
+    total += result.probability;
+    double tokens = 0;
+    for (float relevance : result.token_relevance) tokens += relevance;
+    EXPECT_NEAR(tokens, 1.0, 1e-5);
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
+}
+
+TEST_F(TinyModel, RejectsStartLayersOutsideTheModel) {
+  const int vision_layers = model.config().vision_layers;
+  const int text_layers = model.config().text_layers;
+  for (const RelevanceOptions options :
+       {RelevanceOptions{-2, -1}, RelevanceOptions{vision_layers, -1}, RelevanceOptions{-1, -2},
+        RelevanceOptions{-1, text_layers}}) {
+    try {
+      explain_image(model, image, prompts, options);
+      ADD_FAILURE() << "start layers " << options.start_layer << "/" << options.start_layer_text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::Usage);
+      EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(TinyModel, RejectsNoPromptsAndOverlongPrompts) {
+  EXPECT_THROW(explain_image(model, image, {}, {}), Error);
+  auto overlong = prompts.front();
+  overlong.ids.resize(static_cast<size_t>(model.config().context_length) + 1, 0);
+  try {
+    explain_image(model, image, {overlong}, {});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::Input);
+  }
+}
+
+}  // namespace
+}  // namespace clipxai
