@@ -11,6 +11,7 @@
 #include <optional>
 #include <utility>
 
+#include "clipxai/check.h"
 #include "clipxai/error.h"
 #include "text_cleanup.h"
 
@@ -35,10 +36,6 @@ std::optional<DirectoryId> directory_id(const fs::path& path) {
   struct stat status {};
   if (::stat(path.c_str(), &status) != 0 || !S_ISDIR(status.st_mode)) return std::nullopt;
   return DirectoryId{status.st_dev, status.st_ino};
-}
-
-bool path_less(const BatchInput& a, const BatchInput& b) {
-  return fs::path(a.key) < fs::path(b.key);
 }
 
 struct Walk {
@@ -219,7 +216,9 @@ std::vector<BatchInput> enumerate_inputs(const std::string& argument,
   } else {
     inputs.push_back({argument, argument, ""});
   }
-  std::sort(inputs.begin(), inputs.end(), path_less);
+  std::sort(inputs.begin(), inputs.end(), [](const BatchInput& a, const BatchInput& b) {
+    return image_order_less(a.key, b.key);
+  });
   assign_output_bases(inputs, !is_list && !is_directory);
   return inputs;
 }

@@ -61,6 +61,16 @@ void write_indented(std::ostream& out, const std::string& text, int depth) {
   }
 }
 
+// The latest record of each of `images` that is a result (`results`) or an error record, in order.
+template <typename Visit>
+void visit_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results,
+                  Visit visit) {
+  for (const std::string& image : images) {
+    const LogEntry* entry = log.latest(image);
+    if (entry != nullptr && entry->is_result == results) visit(log.read_record(*entry));
+  }
+}
+
 }  // namespace
 
 ResultsLog::ResultsLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
@@ -212,17 +222,26 @@ void write_run_document(std::ostream& out, const json& header,
       continue;
     }
     bool first_record = true;
-    for (const std::string& image : images) {
-      const LogEntry* entry = log.latest(image);
-      if (entry == nullptr || entry->is_result != is_results) continue;
+    visit_latest(images, log, is_results, [&](const json& record) {
       out << (first_record ? "[\n    " : ",\n    ");
       first_record = false;
-      write_indented(
-          out, log.read_record(*entry).dump(2, ' ', false, json::error_handler_t::replace), 2);
-    }
+      write_indented(out, record.dump(2, ' ', false, json::error_handler_t::replace), 2);
+    });
     out << (first_record ? "[]" : "\n  ]");
   }
   out << "\n}\n";
+}
+
+json run_document(const json& header, const std::vector<std::string>& images,
+                  const ResultsLog& log) {
+  json document = header;
+  for (const bool is_results : {true, false}) {
+    json records = json::array();
+    visit_latest(images, log, is_results,
+                 [&](json record) { records.push_back(std::move(record)); });
+    document[is_results ? "results" : "errors"] = std::move(records);
+  }
+  return document;
 }
 
 }  // namespace clipxai

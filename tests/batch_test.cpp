@@ -490,6 +490,7 @@ TEST_F(ResultsLogTest, DocumentEqualsTheInMemoryDump) {
   write_run_document(document, header, images, log);
   EXPECT_EQ(document.str(), expected.dump(2) + "\n");
   EXPECT_EQ(json::parse(document.str()), expected);
+  EXPECT_EQ(run_document(header, images, log), expected);
 
   json empty = header;
   empty["results"] = json::array();

@@ -18,8 +18,8 @@
 //   FILE   the argument as given;
 //   DIR    the path relative to DIR, with '/' separators ("cats/tabby.jpg");
 //   @LIST  the line as written, lexically normalised ("./a//b.png" -> "a/b.png").
-// Inputs come sorted by key in std::filesystem::path order, component by component (the order
-// of image_order_less in check.h, so a merged sharded run lists images as the unsharded run).
+// Inputs come sorted by key in image_order_less order (check.h: std::filesystem::path order, so
+// a folder's images come together, and a merged sharded run lists images as the unsharded run).
 // Keys are unique; a list naming a file twice is a usage error.
 //
 // Outputs of an input go to --out/<output_base>__<prompt slug>.png (and .npy), mirroring the

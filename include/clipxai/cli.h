@@ -43,9 +43,16 @@ torch::Device parse_device(const std::string& name);
 // `--crop center|pad`; anything else fails with "'x' is not one of a, b, c".
 CLI::Validator one_of(const std::map<std::string, int>& names);
 
+// IMAGE may be a file, a directory or @LIST (batch.h); prompts come from TEXT and --texts-from.
+// Every run keeps OUT/results.jsonl and OUT/run.json (results_log.h), so it can be resumed,
+// checked and merged; overlays mirror the input tree under OUT.
 struct ExplainOptions {
   std::string image;
   std::vector<std::string> texts;
+  std::string texts_from;  // empty: none
+  std::string shard;       // "K/N"; empty: every input
+  bool resume = false;
+  bool quiet = false;
   std::string model;  // empty: the default model
   std::string vocab;  // empty: the lookup order of tokenizer.h
   std::string out_dir = "clipxai-out";

@@ -79,7 +79,8 @@ class ResultsLog {
 };
 
 // True when `entry` is a result for exactly `prompts` (same texts, same order) and every file it
-// names exists: a resumed run skips such an image.
+// names exists (paths as recorded, so relative ones from the current directory): a resumed run
+// skips such an image.
 bool is_complete(const LogEntry& entry, const std::vector<std::string>& prompts);
 
 // Writes the run's JSON document: `header`'s members plus "results" (the latest result of each of
@@ -89,5 +90,9 @@ bool is_complete(const LogEntry& entry, const std::vector<std::string>& prompts)
 // in memory at a time.
 void write_run_document(std::ostream& out, const nlohmann::json& header,
                         const std::vector<std::string>& images, const ResultsLog& log);
+
+// The same document in memory (for the HTML report); its size grows with the run.
+nlohmann::json run_document(const nlohmann::json& header, const std::vector<std::string>& images,
+                            const ResultsLog& log);
 
 }  // namespace clipxai
