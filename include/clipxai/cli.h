@@ -48,9 +48,16 @@ void add_model_options(CLI::App& command, std::string& model, std::string& vocab
 void add_crop_option(CLI::App& command, CropMode& crop);
 void add_runtime_options(CLI::App& command, int& threads, std::string& device);
 
+// IMAGE may be a file, a directory or @LIST (batch.h); prompts come from TEXT and --texts-from.
+// Every run keeps OUT/results.jsonl and OUT/run.json (results_log.h), so it can be resumed,
+// checked and merged; overlays mirror the input tree under OUT.
 struct ExplainOptions {
   std::string image;
   std::vector<std::string> texts;
+  std::string texts_from;  // empty: none
+  std::string shard;       // "K/N"; empty: every input
+  bool resume = false;
+  bool quiet = false;
   std::string model;  // empty: the default model
   std::string vocab;  // empty: the lookup order of tokenizer.h
   std::string out_dir = "clipxai-out";
