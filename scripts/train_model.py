@@ -13,8 +13,11 @@ Checkpoints go to --run-dir every --checkpoint-every steps; --resume continues f
 At the end the model is exported (fp16 as OpenAI's files) with config.json and the vocabulary,
 and the model card (without metrics; eval_model.py --card adds them) is written beside it.
 
-    nohup /usr/bin/python3 scripts/train_model.py --run-dir /work/run/train --steps 2000 \
+    nohup /usr/bin/python3 scripts/train_model.py --run-dir /work/run/train --steps 6000 --minutes 96 \
         --archive models/clipxai-emoji-vit.pt > /work/run/train.log 2>&1 &
+    # later, to continue (or to extend the budget with a larger --minutes): add --resume
+One intra-op thread by default: on a 2-core machine shared with compilers, two threads spin-wait
+on each other and ran 5-7x slower in measurements; rendering runs in one DataLoader worker.
 """
 
 import argparse
