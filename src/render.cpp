@@ -44,6 +44,45 @@ std::pair<int, int> pixels_inside(double start, double size, int limit) {
   return {begin, end};
 }
 
+// The centre, in original pixel coordinates, of the highest grid cell (the first in row-major
+// order among equals) whose centre lies on a shown pixel; of the highest cell overall if none does.
+cv::Point2d hottest_cell_centre(const float* cell, int rows, int cols, const CropRegion& crop,
+                                const cv::Rect& shown) {
+  cv::Point2d best_shown, best_any;
+  float best_shown_value = -INFINITY, best_any_value = -INFINITY;
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      const float value = cell[static_cast<size_t>(r) * cols + c];
+      const cv::Point2d centre(crop.x + (c + 0.5) * crop.width / cols,
+                               crop.y + (r + 0.5) * crop.height / rows);
+      if (value > best_any_value) best_any_value = value, best_any = centre;
+      const bool on_shown = centre.x >= shown.x && centre.x < shown.x + shown.width &&
+                            centre.y >= shown.y && centre.y < shown.y + shown.height;
+      if (on_shown && value > best_shown_value) best_shown_value = value, best_shown = centre;
+    }
+  }
+  return best_shown_value > -INFINITY ? best_shown : best_any;
+}
+
+// Among the pixels of `shown` that reach `high`, the one whose centre is nearest `target` (in
+// original pixel coordinates, `shown` starting at `origin`). A border cell's maximum is a plateau
+// reaching the image edge (interpolation clamps there); the nearest point to the cell's centre is
+// where a reader looks for "the peak", not the plateau's first pixel on the edge.
+cv::Point peak_of(const cv::Mat& shown, float high, cv::Point2d target, cv::Point origin = {}) {
+  cv::Point peak;
+  double best_distance = INFINITY;
+  for (int y = 0; y < shown.rows; ++y) {
+    const float* row = shown.ptr<float>(y);
+    for (int x = 0; x < shown.cols; ++x) {
+      if (row[x] != high) continue;
+      const double dx = origin.x + x + 0.5 - target.x, dy = origin.y + y + 0.5 - target.y;
+      const double distance = dx * dx + dy * dy;
+      if (distance < best_distance) best_distance = distance, peak = {x, y};
+    }
+  }
+  return peak;
+}
+
 }  // namespace
 
 RelevanceMap upsample_map(const torch::Tensor& grid, const CropRegion& crop, int width,
@@ -88,9 +127,9 @@ RelevanceMap upsample_map(const torch::Tensor& grid, const CropRegion& crop, int
   }
 
   double low = 0, high = 0;
-  cv::Point peak_in_shown;
-  cv::minMaxLoc(shown, &low, &high, nullptr, &peak_in_shown);
-  map.peak = peak_in_shown + map.shown.tl();
+  cv::minMaxLoc(shown, &low, &high);
+  const cv::Point2d target = hottest_cell_centre(cell, rows, cols, crop, map.shown);
+  map.peak = peak_of(shown, static_cast<float>(high), target, map.shown.tl()) + map.shown.tl();
   if (high > low) {
     shown.convertTo(shown, CV_32F, 1.0 / (high - low), -low / (high - low));
   } else {

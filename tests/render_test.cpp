@@ -102,8 +102,10 @@ INSTANTIATE_TEST_SUITE_P(
         // 64 original pixels per cell; the cell's centre is where the interpolation peaks.
         PeakCase{"square", 448, 448, {0, 0, 448, 448}, 2, 5, {5 * 64 + 31, 2 * 64 + 31, 2, 2}},
         // Centre crop of a 640x448 image: the crop starts at x = 96.
-        PeakCase{"center", 640, 448, {96, 0, 448, 448}, 0, 0, {96, 0, 32, 32}},
-        PeakCase{"center_last", 640, 448, {96, 0, 448, 448}, 6, 6, {96 + 416, 416, 32, 32}},
+        // Border cells: the maximum is a plateau out to the edge; the peak is at the cell's centre.
+        PeakCase{"center", 640, 448, {96, 0, 448, 448}, 0, 0, {96 + 31, 31, 2, 2}},
+        PeakCase{"center_last", 640, 448, {96, 0, 448, 448}, 6, 6, {96 + 384 + 31, 384 + 31, 2, 2}},
+        PeakCase{"edge", 448, 448, {0, 0, 448, 448}, 0, 3, {3 * 64 + 31, 31, 2, 2}},
         // Pad: a 448x224 image in a 448 square from y = -112; row 2 starts at y = 128 - 112.
         PeakCase{"pad", 448, 224, {0, -112, 448, 448}, 2, 3, {3 * 64 + 31, 16 + 31, 2, 2}}),
     [](const testing::TestParamInfo<PeakCase>& info) { return info.param.name; });

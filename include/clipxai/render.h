@@ -9,8 +9,10 @@
 // The map is shown where the model looked: on pixels whose centres lie inside the crop, i.e. the
 // centre-crop square (the rest of the image is dimmed) or, for pad mode, the whole image (the
 // padding is cut away). Over those pixels the map is min–max normalised to [0, 1] as the notebook
-// normalises its 224x224 map; a constant map becomes all zeros. The peak is the first pixel in
-// row-major order where the upsampled map is highest.
+// normalises its 224x224 map; a constant map becomes all zeros. The peak is the pixel where the
+// upsampled map is highest that lies nearest the centre of the highest grid cell: bilinear
+// interpolation clamps at the crop's edge, so a border cell's maximum is a plateau reaching the
+// edge, and its first pixel would put the peak on the image border, away from the patch.
 //
 // The overlay blends a colour-mapped map with the image, (1 - alpha) * image + alpha * heat, inside
 // the shown region, and dims everything outside it to kOutsideCropBrightness of its brightness.
