@@ -14,6 +14,8 @@
 # folder, else in one process per photo (the table says which). bench_floor (CMake option
 # CLIPXAI_BENCHMARKS, built here when missing) measures the floor: one plain vision forward at
 # batch 1 + the 8 prompts' text forwards, against explain_image on the same inputs.
+# The notebook side runs with the OpenMP wait policy that clipxai sets for itself (passive, see
+# src/openmp_wait_policy.cpp), so the ratios measure the algorithms, not that setting.
 # The tokenizer vocabulary is ../shared/clip/bpe_simple_vocab_16e6.txt.gz or $CLIPXAI_VOCAB.
 set -euo pipefail
 
@@ -112,8 +114,9 @@ clipxai_run() {
 notebook_run() {
   local out="$1" images="$2"
   shift 2
-  timed "$out.log" "$PYTHON" "$ROOT/scripts/bench_notebook.py" --model "$MODEL" --vocab "$VOCAB" \
-    --threads "$THREADS" --out "$out" --json "$out/result.json" "$images" "$@"
+  timed "$out.log" env OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" "$PYTHON" \
+    "$ROOT/scripts/bench_notebook.py" --model "$MODEL" --vocab "$VOCAB" --threads "$THREADS" \
+    --out "$out" --json "$out/result.json" "$images" "$@"
 }
 
 echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
@@ -147,27 +150,62 @@ done
 echo "== load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 "$PYTHON" - "$RESULTS" "$SCRATCH/out" $SIZES <<'EOF'
-import json, os, sys
+import glob, json, os, sys
+
+import numpy as np
 
 results, out, sizes = sys.argv[1], sys.argv[2], sys.argv[3:]
 targets = {"1x1": 1.3, "16x8": 5.0}
+
+
+def prompts_by_key(directory):
+    """(image file name, prompt text) -> the prompt's JSON object, from every report there."""
+    found = {}
+    for path in glob.glob(os.path.join(directory, "*.json")):
+        with open(path) as f:
+            report = json.load(f)
+        for result in report.get("results", []) if isinstance(report, dict) else []:
+            for prompt in result["prompts"]:
+                found[(os.path.basename(result["image"]), prompt["text"])] = prompt
+    return found
+
+
+def disagreement(directory):
+    """Largest differences between clipxai's and the notebook algorithm's numbers."""
+    ours, theirs = prompts_by_key(directory + "/clipxai"), prompts_by_key(directory + "/notebook")
+    if not ours or ours.keys() != theirs.keys():
+        return "results do not match up"
+    logit = grid = tokens = 0.0
+    for key, prompt in ours.items():
+        reference = theirs[key]
+        logit = max(logit, abs(prompt["logit"] - reference["logit"]))
+        a, b = np.array(prompt["grid"]), np.array(reference["grid"])
+        grid = max(grid, float(np.abs(a - b).max() / np.abs(b).max()))
+        a = np.array([t["relevance"] for t in prompt["tokens"]])
+        b = np.array([t["relevance"] for t in reference["tokens"]])
+        tokens = max(tokens, float(np.abs(a - b).max()))
+    return f"logit {logit:.0e}, grid {grid:.0e}, tokens {tokens:.0e}"
+
+
 print()
-print(f"{'model':6} {'case':5} {'clipxai s':>9} {'notebook s':>10} {'speed-up':>8} {'clipxai MiB':>11} "
-      f"{'notebook MiB':>12}  clipxai runs as")
+print(f"{'model':5} {'case':4} {'clipxai s':>9} {'notebook s':>10} {'speed-up':>8} {'clipxai MiB':>11} "
+      f"{'notebook MiB':>12}  {'largest difference':37} clipxai runs as")
 for line in open(results):
     size, case, ours, theirs, ours_kib, theirs_kib, how = line.rstrip("\n").split("\t")
     speedup = float(theirs) / float(ours)
     target = targets.get(case) if size == "b32" else None
     verdict = "" if target is None else f"  (target >= {target}x: {'met' if speedup >= target else 'MISSED'})"
     memory = "" if int(ours_kib) <= int(theirs_kib) else "  (memory above the notebook's)"
-    print(f"{size:6} {case:5} {float(ours):9.2f} {float(theirs):10.2f} {speedup:7.1f}x "
-          f"{int(ours_kib) / 1024:11.0f} {int(theirs_kib) / 1024:12.0f}  {how}{verdict}{memory}")
+    print(f"{size:5} {case:4} {float(ours):9.2f} {float(theirs):10.2f} {speedup:7.1f}x "
+          f"{int(ours_kib) / 1024:11.0f} {int(theirs_kib) / 1024:12.0f}  "
+          f"{disagreement(os.path.join(out, size + '-' + case)):37} {how}{verdict}{memory}")
 print()
-print(f"{'model':6} {'floor s':>8} {'(vision':>8} {'+ text)':>8} {'explain s':>9} {'explain/floor':>13}"
-      "   per image, 8 prompts, median of the timed runs")
+print(f"{'model':5} {'floor s':>8} {'(vision':>8} {'+ text)':>8} {'explain s':>9} {'explain/floor':>13}"
+      "   per image, 8 prompts, medians")
 for size in sizes:
-    floor = json.load(open(os.path.join(out, f"floor-{size}.json")))
+    with open(os.path.join(out, f"floor-{size}.json")) as f:
+        floor = json.load(f)
     verdict = "met" if floor["explain_over_floor"] <= 1.3 else "MISSED"
-    print(f"{size:6} {floor['floor']:8.3f} {floor['floor_vision']:8.3f} {floor['floor_text']:8.3f} "
+    print(f"{size:5} {floor['floor']:8.3f} {floor['floor_vision']:8.3f} {floor['floor_text']:8.3f} "
           f"{floor['explain']:9.3f} {floor['explain_over_floor']:12.2f}x   (target <= 1.3x: {verdict})")
 EOF
