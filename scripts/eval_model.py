@@ -138,7 +138,8 @@ class Evaluator:
 def evaluate_archive(path: str, count: int) -> Dict[str, Dict[str, float]]:
     model, config, vocab = clip_model.load_archive(path)
     tokenizer = learn_bpe.SimpleTokenizer(vocab)
-    evaluator = Evaluator(model, tokenizer, config["image_mean"], config["image_std"], render_scenes.EmojiAtlas())
+    evaluator = Evaluator(model, tokenizer, config.get("image_mean", clip_model.OPENAI_IMAGE_MEAN),
+                          config.get("image_std", clip_model.OPENAI_IMAGE_STD), render_scenes.EmojiAtlas())
     results = {}
     for family in ("held_out", "independent"):
         start = time.time()

@@ -3,10 +3,12 @@
 Data: every step renders `--batch` fresh scenes (render_scenes.py "train" style, seeds
 step * batch + i, so a resumed run sees exactly the data it would have seen) with a caption
 naming the objects present. Tokenizer: BPE merges learned from the captions (learn_bpe.py).
-Losses (both plain CLIP training signals):
+Losses (both plain CLIP training signals, on the model's own scaled cosine logits):
   contrastive  symmetric cross-entropy of scene vs caption over the batch (CLIP's loss);
-  presence     multi-label BCE of every scene against every concept's prompt
-               (scaled cosine + a training-only bias, as SigLIP), so "dog" alone is a query.
+  presence     zero-shot classification of each scene over every concept's prompt: for each
+               object present, softmax cross-entropy against the absent concepts only
+               (softplus(logsumexp(absent) - present)), so "dog" alone is a query that must
+               outrank every concept not in the picture.
 Checkpoints go to --run-dir every --checkpoint-every steps; --resume continues from the last.
 At the end the model is exported (fp16 as OpenAI's files) with config.json and the vocabulary,
 and the model card (without metrics; eval_model.py --card adds them) is written beside it.
@@ -46,7 +48,7 @@ def parse_args():
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup", type=int, default=150)
     parser.add_argument("--weight-decay", type=float, default=0.1)
-    parser.add_argument("--presence-weight", type=float, default=0.2)
+    parser.add_argument("--presence-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint-every", type=int, default=100)
@@ -136,18 +138,15 @@ def build(args, vocab_size: int):
         vocab_size=vocab_size, transformer_width=args.text_width, transformer_heads=args.text_width // 64,
         transformer_layers=args.text_layers, vision_heads=args.vision_width // 64,
         activation=ARCHITECTURE["activation"])
-    # SigLIP-style scale and bias of the presence loss; used in training only, not exported.
-    presence = torch.nn.ParameterDict({"scale": torch.nn.Parameter(torch.tensor(math.log(10.0))),
-                                       "bias": torch.nn.Parameter(torch.tensor(-10.0))})
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         is_matrix = param.ndim >= 2 and "embedding" not in name
         (decay if is_matrix else no_decay).append(param)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay},
-         {"params": no_decay + list(presence.parameters()), "weight_decay": 0.0}],
+         {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
-    return model, presence, optimizer
+    return model, optimizer
 
 
 def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) -> dict:
@@ -169,8 +168,8 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
             "data": "scripts/render_scenes.py 'train' style, scene seeds [0, steps*batch); 1-4 emoji at "
                     "15-60% of the side on flat/gradient/noise/stripes/skimage-photo backgrounds, mild "
                     "blur and colour jitter; captions from emoji_concepts.py templates",
-            "losses": "CLIP contrastive (scene vs caption) + presence_weight * multi-label BCE of scene vs "
-                      "every concept prompt (SigLIP-style scale and bias, not exported)",
+            "losses": "CLIP contrastive (scene vs caption) + presence_weight * mean over present objects of "
+                      "softplus(logsumexp(logits of absent concept prompts) - logit of the object's prompt)",
             "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
             "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
                        "--seed %d" % (args.steps, args.minutes, args.batch, args.seed),
@@ -192,12 +191,11 @@ def main():
         with open(vocab_path, "wb") as f:
             f.write(vocab)
     tokenizer = learn_bpe.SimpleTokenizer(vocab)
-    model, presence, optimizer = build(args, tokenizer.vocab_size)
+    model, optimizer = build(args, tokenizer.vocab_size)
     step, train_seconds = 0, 0.0
     if args.resume:
         state = torch.load(checkpoint_path)
         model.load_state_dict(state["model"])
-        presence.load_state_dict(state["presence"])
         optimizer.load_state_dict(state["optimizer"])
         step, train_seconds = state["step"], state["train_seconds"]
         print(f"resumed at step {step}", flush=True)
@@ -220,8 +218,9 @@ def main():
         logits = model.logit_scale.exp() * image_features @ caption_features.t()
         labels = torch.arange(args.batch)
         contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
-        presence_logits = presence["scale"].exp() * image_features @ prompt_features.t() + presence["bias"]
-        presence_loss = F.binary_cross_entropy_with_logits(presence_logits, targets, reduction="sum") / args.batch
+        concept_logits = model.logit_scale.exp() * image_features @ prompt_features.t()
+        absent = torch.logsumexp(concept_logits.masked_fill(targets.bool(), float("-inf")), dim=1, keepdim=True)
+        presence_loss = (F.softplus(absent - concept_logits) * targets).sum() / targets.sum()
         loss = contrastive + args.presence_weight * presence_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -239,8 +238,7 @@ def main():
                   f"lr {optimizer.param_groups[0]['lr']:.2e} {train_seconds / 60:.1f} min", flush=True)
         finished = progress(step, train_seconds, args) >= 1.0
         if step % args.checkpoint_every == 0 or finished:
-            torch.save({"model": model.state_dict(), "presence": presence.state_dict(),
-                        "optimizer": optimizer.state_dict(), "step": step, "train_seconds": train_seconds,
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "train_seconds": train_seconds,
                         "args": vars(args)}, checkpoint_path + ".tmp")
             os.replace(checkpoint_path + ".tmp", checkpoint_path)
         if step % args.eval_every == 0 or finished:

@@ -1,0 +1,30 @@
+// Output files: overlay PNGs, raw maps as .npy, and file names for prompts. Every file is written
+// with write_file_atomically (atomic_file.h), so no reader ever sees a partial one.
+//
+// Raw maps (--save-raw) use NumPy's .npy format, version 1.0: the magic "\x93NUMPY", a header
+// dict {'descr': '<f4', 'fortran_order': False, 'shape': (rows, cols), } padded so the data starts
+// at a multiple of 64 bytes, then the float32 values little-endian in row-major order (top row
+// first). Lossless, and numpy.load() reads it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+#include <opencv2/core.hpp>
+
+namespace clipxai {
+
+// `rgb`: CV_8UC3 in RGB order.
+void write_png(const std::string& path, const cv::Mat& rgb);
+
+// The .npy encoding of a 2-D tensor as float32 (see above).
+std::string npy_bytes(const torch::Tensor& grid);
+void write_npy(const std::string& path, const torch::Tensor& grid);
+
+// A file-name-safe form of each prompt: lower-case ASCII letters and digits, other runs of
+// characters as one '-', at most 64 characters; "prompt" when nothing is left (e.g. a prompt in
+// another script). Prompts whose slugs collide get "-2", "-3", ... in order of appearance.
+std::vector<std::string> unique_slugs(const std::vector<std::string>& prompts);
+
+}  // namespace clipxai

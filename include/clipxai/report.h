@@ -1,0 +1,116 @@
+// The JSON document and console lines of `clipxai explain`.
+//
+// Schema (numbers are JSON numbers; paths as given or as written):
+// {
+//   "clipxai_version": "0.1.0",
+//   "model": {
+//     "path": "models/clipxai-emoji-vit.pt", "name": "clipxai-emoji-vit",
+//     "resolution": 224, "patch_size": 32, "grid": 7,
+//     "vision_width": 256, "vision_layers": 6, "vision_heads": 4,
+//     "text_width": 256, "text_layers": 4, "text_heads": 4,
+//     "embed_dim": 256, "context_length": 32, "vocab_size": 1000,
+//     "activation": "quick_gelu", "image_mean": [r, g, b], "image_std": [r, g, b],
+//     "tokenizer": "<where the vocabulary came from>"
+//   },
+//   "method": {
+//     "name": "chefer2021-gradient-rollout",
+//     "start_layer": 5,       // first vision layer whose attention enters the rollout (0-based)
+//     "start_layer_text": 3,  // first text layer likewise
+//     "crop": "center"        // or "pad"
+//   },
+//   "results": [               // one object per image
+//     {
+//       "image": "photo.jpg", "width": 640, "height": 480,
+//       "crop": {"x": 80, "y": 0, "width": 480, "height": 480},  // the square the model saw,
+//                                                               // in original pixels
+//       "prompts": [           // in the order given
+//         {
+//           "text": "a dog",
+//           "logit": 27.41,          // exp(logit_scale) * cosine
+//           "cosine": 0.2741,
+//           "probability": 0.87,     // softmax of the logits over this image's prompts
+//           "grid": [[...], ...],    // raw R[CLS, patches]: grid rows, top row first
+//           "peak": [312, 208],      // [x, y] original pixel where the upsampled map is highest
+//           "tokens": [{"token": "a", "relevance": 0.31}, {"token": "dog", "relevance": 0.69}],
+//                                    // tokens between start and end; relevances sum to 1
+//           "truncated": false,      // the prompt did not fit the context and was cut
+//           "overlay": "clipxai-out/photo__a-dog.png",  // or null
+//           "raw": "clipxai-out/photo__a-dog.npy"       // with --save-raw, else null
+//         }
+//       ]
+//     }
+//   ],
+//   "errors": [                // inputs that failed; empty when none
+//     {"image": "broken.png", "category": "input", "message": "broken.png: ..."}
+//   ]
+// }
+// Grid and token relevance values are float32 quantities, written with the fewest digits that
+// read back as the same float32.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "clipxai/error.h"
+#include "clipxai/image.h"
+#include "clipxai/model.h"
+#include "clipxai/relevance.h"
+#include "clipxai/tokenizer.h"
+
+namespace clipxai {
+
+inline constexpr const char* kMethodName = "chefer2021-gradient-rollout";
+
+// Method settings as effective layer indices (the -1 "last layer" default resolved).
+struct MethodSettings {
+  int start_layer = 0;
+  int start_layer_text = 0;
+  CropMode crop = CropMode::Center;
+};
+MethodSettings method_settings(const RelevanceOptions& options, const ModelConfig& config,
+                               CropMode crop);
+
+struct PromptResult {
+  TokenizedText prompt;
+  PromptRelevance relevance;
+  cv::Point peak;
+  std::optional<std::string> overlay;  // path of the overlay PNG, if written
+  std::optional<std::string> raw;      // path of the raw .npy map, if written
+};
+
+struct ImageResult {
+  std::string image;  // the path as given
+  int width = 0;
+  int height = 0;
+  CropRegion crop;
+  std::vector<PromptResult> prompts;
+};
+
+struct ErrorRecord {
+  std::string image;
+  ErrorCategory category = ErrorCategory::Input;
+  std::string message;
+};
+
+std::string to_string(CropMode mode);
+std::string to_string(ErrorCategory category);
+
+nlohmann::json model_json(const std::string& path, const ModelConfig& config,
+                          const std::string& tokenizer_source);
+nlohmann::json method_json(const MethodSettings& method);
+nlohmann::json image_result_json(const ImageResult& result);
+nlohmann::json error_json(const ErrorRecord& error);
+nlohmann::json report_json(const nlohmann::json& model, const MethodSettings& method,
+                           const std::vector<ImageResult>& results,
+                           const std::vector<ErrorRecord>& errors);
+
+// One line per prompt, columns aligned across the image's prompts:
+//   "a dog"  p=0.8731  logit=27.412  peak=(312,208)  -> clipxai-out/photo__a-dog.png
+// followed by "  [truncated to fit the context]" for a prompt that was cut.
+std::vector<std::string> console_lines(const ImageResult& result);
+
+}  // namespace clipxai

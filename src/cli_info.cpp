@@ -1,0 +1,73 @@
+// `clipxai info [MODEL] [--vocab V] [--json]`
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "clipxai/cli.h"
+#include "clipxai/error.h"
+#include "clipxai/model.h"
+#include "clipxai/report.h"
+#include "clipxai/tokenizer.h"
+
+namespace clipxai {
+
+CLI::App* add_info_command(CLI::App& app, InfoOptions& options) {
+  CLI::App* command =
+      app.add_subcommand("info", "Describe a model archive: architecture and tokenizer source.");
+  command->footer(R"(Examples:
+  clipxai info
+  clipxai info --json ViT-B-32.pt
+)");
+  command
+      ->add_option("MODEL", options.model,
+                   "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
+                   "emoji model)")
+      ->type_name("FILE");
+  command->add_option("--vocab", options.vocab, "BPE vocabulary .txt.gz to use with the model")
+      ->type_name("FILE");
+  command->add_flag("--json", options.json, "Print the description as JSON");
+  return command;
+}
+
+int run_info(const InfoOptions& options) {
+  const ClipModel model = ClipModel::load(resolve_model_path(options.model));
+  const ModelConfig& config = model.config();
+  // A model without a vocabulary can still be described; an explicit --vocab must load.
+  std::string tokenizer_source;
+  std::string tokenizer_problem;
+  try {
+    tokenizer_source =
+        load_tokenizer(options.vocab, model.embedded_vocabulary(), model.path(), config.vocab_size)
+            .source();
+  } catch (const Error& error) {
+    if (!options.vocab.empty() || error.category() != ErrorCategory::Model) throw;
+    tokenizer_problem = error.what();
+  }
+
+  nlohmann::json description = model_json(model.path(), config, tokenizer_source);
+  if (!tokenizer_problem.empty()) {
+    description["tokenizer"] = nullptr;
+    description["tokenizer_error"] = tokenizer_problem;
+  }
+  if (options.json) {
+    std::cout << description.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    return kExitOk;
+  }
+  std::cout << "model:       " << model.path() << '\n'
+            << "name:        " << config.name << '\n'
+            << "image:       " << config.input_resolution << " px, patch " << config.patch_size
+            << ", grid " << config.grid << "x" << config.grid << '\n'
+            << "vision:      width " << config.vision_width << ", " << config.vision_layers
+            << " layers, " << config.vision_heads << " heads\n"
+            << "text:        width " << config.text_width << ", " << config.text_layers
+            << " layers, " << config.text_heads << " heads, context " << config.context_length
+            << ", vocabulary " << config.vocab_size << '\n'
+            << "embedding:   " << config.embed_dim << '\n'
+            << "activation:  " << to_string(config.activation) << '\n'
+            << "tokenizer:   "
+            << (tokenizer_problem.empty() ? tokenizer_source : "none: " + tokenizer_problem)
+            << '\n';
+  return kExitOk;
+}
+
+}  // namespace clipxai

@@ -1,0 +1,89 @@
+#include "clipxai/output.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "clipxai/atomic_file.h"
+#include "clipxai/error.h"
+
+namespace clipxai {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              ".npy output assumes a little-endian host");
+
+constexpr size_t kSlugLimit = 64;
+
+std::string slug(const std::string& text) {
+  std::string out;
+  bool pending_dash = false;
+  for (unsigned char c : text) {
+    if (c < 0x80 && std::isalnum(c)) {
+      if (pending_dash && !out.empty()) out += '-';
+      pending_dash = false;
+      out += static_cast<char>(std::tolower(c));
+    } else {
+      pending_dash = true;
+    }
+  }
+  out.resize(std::min(out.size(), kSlugLimit));
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "prompt" : out;
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const cv::Mat& rgb) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> encoded;
+  if (!cv::imencode(".png", bgr, encoded)) {
+    throw Error(ErrorCategory::Internal, path + ": PNG encoding failed");
+  }
+  write_file_atomically(path, std::string(encoded.begin(), encoded.end()));
+}
+
+std::string npy_bytes(const torch::Tensor& grid) {
+  if (grid.dim() != 2) throw Error(ErrorCategory::Internal, ".npy output expects a 2-D map");
+  const torch::Tensor values = grid.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(values.size(0)) + ", " + std::to_string(values.size(1)) +
+                       "), }";
+  constexpr size_t kPreamble = 10;  // magic (6), version (2), header length (2)
+  constexpr size_t kAlignment = 64;
+  const size_t unpadded = kPreamble + header.size() + 1;  // +1 for the closing newline
+  header.append((kAlignment - unpadded % kAlignment) % kAlignment, ' ');
+  header += '\n';
+
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(values.data_ptr<float>()),
+               values.numel() * sizeof(float));
+  return bytes;
+}
+
+void write_npy(const std::string& path, const torch::Tensor& grid) {
+  write_file_atomically(path, npy_bytes(grid));
+}
+
+std::vector<std::string> unique_slugs(const std::vector<std::string>& prompts) {
+  std::vector<std::string> slugs;
+  std::set<std::string> used;
+  for (const std::string& prompt : prompts) {
+    const std::string base = slug(prompt);
+    std::string candidate = base;
+    for (int n = 2; used.count(candidate); ++n) candidate = base + "-" + std::to_string(n);
+    used.insert(candidate);
+    slugs.push_back(candidate);
+  }
+  return slugs;
+}
+
+}  // namespace clipxai

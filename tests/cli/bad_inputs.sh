@@ -1,0 +1,66 @@
+# Every bad input gives exit 2 (usage or input) or 3 (model or vocabulary) and one line naming
+# the culprit — never a crash.
+set -eu
+BIN=$1
+SRC=$2
+TMP=$3
+. "$SRC/tests/cli/helpers.bash"
+
+make_image "$TMP/good.png" rgb 40 30
+: >"$TMP/empty.png"
+head -c $(($(stat -c %s "$TMP/good.png") / 2)) "$TMP/good.png" >"$TMP/truncated.png"
+echo "just some text, not an image" >"$TMP/notes.png"
+head -c 4096 /dev/urandom >"$TMP/garbage.pt"
+head -c $(($(stat -c %s "$MODEL") / 2)) "$MODEL" >"$TMP/truncated.pt"
+mkdir -p "$TMP/model_dir"
+echo "not gzip" >"$TMP/vocab.txt.gz"
+: >"$TMP/a_file"
+
+explain=(explain --model "$MODEL" --out "$TMP/out")
+
+# Images.
+expect_failure 2 missing.png "${explain[@]}" "$TMP/missing.png" "a dog"
+expect_failure 2 empty.png "${explain[@]}" "$TMP/empty.png" "a dog"
+expect_failure 2 truncated.png "${explain[@]}" "$TMP/truncated.png" "a dog"
+expect_failure 2 notes.png "${explain[@]}" "$TMP/notes.png" "a dog"
+
+# Models and vocabularies.
+expect_failure 3 garbage.pt explain --model "$TMP/garbage.pt" "$TMP/good.png" "a dog"
+expect_failure 3 truncated.pt explain --model "$TMP/truncated.pt" "$TMP/good.png" "a dog"
+expect_failure 3 missing.pt explain --model "$TMP/missing.pt" "$TMP/good.png" "a dog"
+expect_failure 3 model_dir explain --model "$TMP/model_dir" "$TMP/good.png" "a dog"
+CLIPXAI_MODEL="$TMP/missing.pt" expect_failure 3 missing.pt info
+expect_failure 3 vocab.txt.gz "${explain[@]}" --vocab "$TMP/vocab.txt.gz" "$TMP/good.png" "a dog"
+expect_failure 3 garbage.pt info "$TMP/garbage.pt"
+expect_failure 3 missing.txt.gz tokenize --vocab "$TMP/missing.txt.gz" -- "a dog"
+
+# Prompts.
+expect_failure 2 'prompt ""' "${explain[@]}" "$TMP/good.png" "a dog" ""
+expect_failure 2 'prompt "   "' "${explain[@]}" "$TMP/good.png" "   "
+expect_failure 2 UTF-8 "${explain[@]}" "$TMP/good.png" $'a \xff\xfe dog'
+expect_failure 2 UTF-8 tokenize --model "$MODEL" -- $'\xc3'
+
+# Options.
+expect_failure 2 --alpha "${explain[@]}" --alpha 1.5 "$TMP/good.png" "a dog"
+expect_failure 2 --alpha "${explain[@]}" --alpha much "$TMP/good.png" "a dog"
+expect_failure 2 --crop "${explain[@]}" --crop diagonal "$TMP/good.png" "a dog"
+expect_failure 2 --colormap "${explain[@]}" --colormap sepia "$TMP/good.png" "a dog"
+expect_failure 2 --threads "${explain[@]}" --threads -1 "$TMP/good.png" "a dog"
+expect_failure 2 --start-layer "${explain[@]}" --start-layer -2 "$TMP/good.png" "a dog"
+expect_failure 2 --start-layer-text "${explain[@]}" --start-layer-text x "$TMP/good.png" "a dog"
+expect_failure 2 "layer" "${explain[@]}" --start-layer 99 "$TMP/good.png" "a dog"
+expect_failure 2 "layer" "${explain[@]}" --start-layer-text 99 "$TMP/good.png" "a dog"
+expect_failure 2 --device "${explain[@]}" --device tpu "$TMP/good.png" "a dog"
+if ! "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+  expect_failure 2 "--device cuda" "${explain[@]}" --device cuda "$TMP/good.png" "a dog"
+fi
+expect_failure 2 a_file explain --model "$MODEL" --out "$TMP/a_file" "$TMP/good.png" "a dog"
+expect_failure 2 no_such_dir "${explain[@]}" --json "$TMP/no_such_dir/r.json" "$TMP/good.png" "a"
+expect_failure 2 --bogus "${explain[@]}" --bogus "$TMP/good.png" "a dog"
+expect_failure 2 TEXT "${explain[@]}" "$TMP/good.png"
+expect_failure 2 "no command"
+expect_failure 2 frobnicate frobnicate
+
+# Failed runs leave no partial or temporary files behind.
+[ -z "$(find "$TMP/out" -name '*.tmp*' 2>/dev/null)" ] || fail "temporary files left in $TMP/out"
+echo "bad inputs: ok"

@@ -1,0 +1,146 @@
+#include "clipxai/output.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include "clipxai/atomic_file.h"
+#include "clipxai/error.h"
+
+namespace clipxai {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ScratchDir : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() / ("clipxai_output_test_" + std::to_string(getpid()) + "_" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  fs::path dir_;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+using AtomicWrite = ScratchDir;
+
+TEST_F(AtomicWrite, WritesAndReplacesLeavingNoTemporaryFile) {
+  const std::string path = (dir_ / "result.json").string();
+  write_file_atomically(path, "first");
+  write_file_atomically(path, std::string("second\0binary", 13));
+  EXPECT_EQ(read_file(path), std::string("second\0binary", 13));
+  EXPECT_EQ(entries(), std::vector<std::string>{"result.json"});
+}
+
+TEST_F(AtomicWrite, FailureNamesThePathAndLeavesNothing) {
+  const std::string path = (dir_ / "missing" / "out.png").string();
+  try {
+    write_file_atomically(path, "data");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.category(), ErrorCategory::Input);
+    EXPECT_NE(std::string(error.what()).find(path), std::string::npos) << error.what();
+  }
+  EXPECT_TRUE(entries().empty());
+}
+
+using Png = ScratchDir;
+
+TEST_F(Png, KeepsRgbOrder) {
+  cv::Mat rgb(2, 3, CV_8UC3, cv::Scalar(255, 0, 0));  // red in RGB
+  rgb.at<cv::Vec3b>(1, 2) = {0, 0, 255};              // blue in RGB
+  const std::string path = (dir_ / "image.png").string();
+  write_png(path, rgb);
+  const cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  ASSERT_EQ(bgr.size(), rgb.size());
+  EXPECT_EQ(bgr.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));
+  EXPECT_EQ(bgr.at<cv::Vec3b>(1, 2), cv::Vec3b(255, 0, 0));
+  EXPECT_EQ(entries(), std::vector<std::string>{"image.png"});
+}
+
+// Reads back what npy_bytes writes, following the .npy 1.0 specification.
+struct NpyContents {
+  std::string header;
+  size_t data_offset = 0;
+  std::vector<float> values;
+};
+
+NpyContents parse_npy(const std::string& bytes) {
+  NpyContents out;
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const size_t header_length =
+      static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8;
+  out.header = bytes.substr(10, header_length);
+  out.data_offset = 10 + header_length;
+  out.values.resize((bytes.size() - out.data_offset) / sizeof(float));
+  std::memcpy(out.values.data(), bytes.data() + out.data_offset, out.values.size() * sizeof(float));
+  return out;
+}
+
+TEST(Npy, RoundTripsFloat32RowMajor) {
+  const torch::Tensor grid = torch::tensor({{0.1f, -2.5f, 3e-8f}, {1e30f, 0.0f, 7.0f}});
+  const NpyContents npy = parse_npy(npy_bytes(grid));
+  EXPECT_EQ(npy.header.rfind("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 0), 0u)
+      << npy.header;
+  EXPECT_EQ(npy.header.back(), '\n');
+  EXPECT_EQ(npy.data_offset % 64, 0u);
+  EXPECT_EQ(npy.values, (std::vector<float>{0.1f, -2.5f, 3e-8f, 1e30f, 0.0f, 7.0f}));
+}
+
+TEST(Npy, ConvertsOtherDtypesAndNonContiguousTensors) {
+  const torch::Tensor grid = torch::arange(6, torch::kDouble).reshape({2, 3}).t();
+  const NpyContents npy = parse_npy(npy_bytes(grid));
+  EXPECT_NE(npy.header.find("'shape': (3, 2)"), std::string::npos);
+  EXPECT_EQ(npy.values, (std::vector<float>{0, 3, 1, 4, 2, 5}));
+}
+
+struct SlugCase {
+  std::vector<std::string> prompts;
+  std::vector<std::string> slugs;
+};
+
+class Slugs : public testing::TestWithParam<SlugCase> {};
+
+TEST_P(Slugs, AreSafeAndUnique) { EXPECT_EQ(unique_slugs(GetParam().prompts), GetParam().slugs); }
+
+INSTANTIATE_TEST_SUITE_P(
+    Prompts, Slugs,
+    testing::Values(SlugCase{{"girl", "a dog", "Desktop Computer!"},
+                             {"girl", "a-dog", "desktop-computer"}},
+                    SlugCase{{"../etc/passwd", "  spaced  out  ", "C:\\x*y?"},
+                             {"etc-passwd", "spaced-out", "c-x-y"}},
+                    SlugCase{{"猫", "🐶", "café"}, {"prompt", "prompt-2", "caf"}},
+                    SlugCase{{"dog", "Dog", "dog!", "dog-2"}, {"dog", "dog-2", "dog-3", "dog-2-2"}},
+                    SlugCase{{std::string(70, 'a') + " b"}, {std::string(64, 'a')}},
+                    SlugCase{{std::string(63, 'a') + " b"}, {std::string(63, 'a')}}));
+
+}  // namespace
+}  // namespace clipxai
