@@ -205,4 +205,13 @@ for size in sizes:
     verdict = "met" if floor["explain_over_floor"] <= 1.3 else "MISSED"
     print(f"{size:5} {floor['floor']:8.3f} {floor['floor_vision']:8.3f} {floor['floor_text']:8.3f} "
           f"{floor['explain']:9.3f} {floor['explain_over_floor']:12.2f}x   (target <= 1.3x: {verdict})")
+for size in sizes:
+    for side in ("clipxai", "notebook"):
+        path = os.path.join(out, f"{size}-1x8", side, "result.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                timings = json.load(f).get("timings")
+            if timings:
+                print(f"{size} 1x8 {side} timings (s): " +
+                      ", ".join(f"{k} {v:.3f}" for k, v in timings.items() if isinstance(v, (int, float))))
 EOF
