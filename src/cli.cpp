@@ -30,6 +30,7 @@ constexpr const char* kFooter = R"(Examples:
   clipxai tokenize -- "a photo of a dog"
   clipxai info ViT-B-32.pt
   clipxai check baseline.json candidate.json
+  clipxai eval held_out/manifest.json
 
 Without --model, clipxai uses its own small emoji CLIP (models/clipxai-emoji-vit.pt), or the
 file named by $CLIPXAI_MODEL.
@@ -120,6 +121,39 @@ torch::Device parse_device(const std::string& name) {
   return *device;
 }
 
+void add_model_options(CLI::App& command, std::string& model, std::string& vocab) {
+  command
+      .add_option("--model", model,
+                  "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
+                  "emoji model)")
+      ->type_name("FILE");
+  command
+      .add_option("--vocab", vocab,
+                  "BPE vocabulary .txt.gz (default: the one in the model, $CLIPXAI_VOCAB, "
+                  "then a pip-installed clip/open_clip)")
+      ->type_name("FILE");
+}
+
+void add_crop_option(CLI::App& command, CropMode& crop) {
+  command
+      .add_option("--crop", crop,
+                  "center: the model's centre crop, as CLIP; pad: letterbox the whole image")
+      ->transform(one_of({{"center", static_cast<int>(CropMode::Center)},
+                          {"pad", static_cast<int>(CropMode::Pad)}}))
+      ->default_str("center")
+      ->type_name("MODE");
+}
+
+void add_runtime_options(CLI::App& command, int& threads, std::string& device) {
+  command.add_option("--threads", threads, "CPU threads (0 = all cores)")
+      ->capture_default_str()
+      ->type_name("N")
+      ->check(CLI::Range(0, 4096).description(""));
+  command.add_option("--device", device, "cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->type_name("NAME");
+}
+
 CommandLine::CommandLine() : app_(kDescription, "clipxai") {
   app_.footer(kFooter);
   app_.set_version_flag("--version", std::string("clipxai ") + CLIPXAI_VERSION);
@@ -132,6 +166,7 @@ CommandLine::CommandLine() : app_(kDescription, "clipxai") {
   commands_.emplace_back(add_tokenize_command(app_, tokenize_),
                          [this] { return run_tokenize(tokenize_); });
   commands_.emplace_back(add_info_command(app_, info_), [this] { return run_info(info_); });
+  commands_.emplace_back(add_eval_command(app_, eval_), [this] { return run_eval_command(eval_); });
   commands_.emplace_back(add_check_command(app_, check_),
                          [this] { return run_check(check_, std::cout); });
   commands_.emplace_back(add_merge_command(app_, merge_),

@@ -1,16 +1,27 @@
-// `clipxai explain [OPTIONS] IMAGE TEXT [TEXT...]`
+// `clipxai explain [OPTIONS] IMAGE [TEXT...]`: one image, a folder or a list, streamed through
+// the model with decoding ahead on worker threads, every finished image recorded in
+// OUT/results.jsonl.
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <torch/torch.h>
 
 #include "clipxai/atomic_file.h"
+#include "clipxai/batch.h"
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
+#include "clipxai/html_report.h"
 #include "clipxai/model.h"
 #include "clipxai/output.h"
+#include "clipxai/prefetch.h"
+#include "clipxai/progress.h"
 #include "clipxai/relevance.h"
 #include "clipxai/report.h"
+#include "clipxai/results_log.h"
 #include "clipxai/tokenizer.h"
 
 namespace clipxai {
@@ -19,6 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kJsonStdout = "-";
+// Decoding and preprocessing are cheap next to the model on CPU: two workers keep it fed and
+// leave the cores to LibTorch; four images ahead bound the memory whatever the folder's size.
+constexpr int kDecodeWorkers = 2;
+constexpr size_t kImagesAhead = 4;
 
 // Fails before any work is done when an output location is unusable.
 void prepare_outputs(const ExplainOptions& options) {
@@ -53,34 +68,58 @@ std::vector<TokenizedText> tokenize_prompts(const Tokenizer& tokenizer,
   return prompts;
 }
 
-// Explains one image for every prompt and writes its overlays (and raw maps) into
-// options.out_dir as <image stem>__<prompt slug>.png / .npy.
-ImageResult explain_to_files(const ClipModel& model, const DecodedImage& image,
+std::vector<std::string> prompt_texts(const ExplainOptions& options) {
+  std::vector<std::string> texts = options.texts;
+  if (!options.texts_from.empty()) {
+    const std::vector<std::string> from_file = read_prompts_file(options.texts_from);
+    if (from_file.empty()) {
+      throw usage_error(options.texts_from + ": no prompts in it (one per line)");
+    }
+    texts.insert(texts.end(), from_file.begin(), from_file.end());
+  }
+  if (texts.empty()) throw usage_error("no prompts: give TEXT arguments or --texts-from FILE");
+  return texts;
+}
+
+// What a worker thread hands the model: the decoded image and its model input.
+struct PreparedImage {
+  DecodedImage image;
+  PreprocessedImage input;
+};
+
+// Explains one image for every prompt and writes its overlays (and raw maps) as
+// OUT/<output base>__<prompt slug>.png / .npy.
+ImageResult explain_to_files(const ClipModel& model, const BatchInput& source,
+                             const PreparedImage& prepared,
                              const std::vector<TokenizedText>& prompts,
                              const ExplainOptions& options) {
-  const ModelConfig& config = model.config();
-  const PreprocessSpec spec{config.input_resolution, config.image_mean, config.image_std};
-  const PreprocessedImage input = preprocess(image, spec, options.crop);
+  const DecodedImage& image = prepared.image;
   std::vector<PromptRelevance> relevances =
-      explain_image(model, input.pixels.to(model.device()), prompts,
+      explain_image(model, prepared.input.pixels.to(model.device()), prompts,
                     RelevanceOptions{options.start_layer, options.start_layer_text});
 
   std::vector<std::string> texts;
   for (const TokenizedText& prompt : prompts) texts.push_back(prompt.text);
   const std::vector<std::string> slugs = unique_slugs(texts);
-  const std::string stem = fs::path(image.path).stem().string();
+  const fs::path base = fs::path(options.out_dir) / source.output_base;
+  std::error_code error;
+  fs::create_directories(base.parent_path(), error);
+  if (error) {
+    throw input_error(base.parent_path().string() +
+                      ": cannot create the directory: " + error.message());
+  }
 
-  ImageResult result{image.path, image.width(), image.height(), input.crop, {}};
+  ImageResult result{source.key, image.width(), image.height(), prepared.input.crop, {}};
   for (size_t i = 0; i < prompts.size(); ++i) {
     PromptResult prompt{prompts[i], std::move(relevances[i]), {}, {}, {}};
     const RelevanceMap map =
-        upsample_map(prompt.relevance.grid, input.crop, image.width(), image.height());
+        upsample_map(prompt.relevance.grid, prepared.input.crop, image.width(), image.height());
     prompt.peak = map.peak;
-    const std::string base = (fs::path(options.out_dir) / (stem + "__" + slugs[i])).string();
-    prompt.overlay = base + ".png";
+    const std::string path = base.string() + "__" + slugs[i];
+    prompt.overlay = path + ".png";
     write_png(*prompt.overlay, render_overlay(image.rgb, map, options.overlay));
     if (options.save_raw) {
-      prompt.raw = base + ".npy";
+      prompt.raw = path + ".npy";
       write_npy(*prompt.raw, prompt.relevance.grid);
     }
     result.prompts.push_back(std::move(prompt));
@@ -88,8 +127,48 @@ ImageResult explain_to_files(const ClipModel& model, const DecodedImage& image,
   return result;
 }
 
-std::string dump(const nlohmann::json& document) {
-  return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+// OUT/run.json holds the run's header. A resumed run must continue the same job.
+void write_run_header(const std::string& path, const nlohmann::json& header, bool resume) {
+  std::error_code error;
+  if (resume && fs::exists(path, error)) {
+    std::ifstream file(path);
+    nlohmann::json previous;
+    try {
+      previous = nlohmann::json::parse(file);
+    } catch (const nlohmann::json::parse_error&) {
+      throw input_error(path + ": not a JSON object; remove it or use another --out");
+    }
+    if (previous != header) {
+      const nlohmann::json patch = nlohmann::json::diff(previous, header);
+      throw usage_error("--resume: " + path +
+                        " is from a run with other settings (they differ at " +
+                        patch.front().value("path", std::string("/")) +
+                        "); resume with the same model and method, or use another --out");
+    }
+  }
+  write_file_atomically(
+      path, header.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+// The document, streamed: to a temporary next to `path`, renamed over it once complete.
+void write_document_file(const std::string& path, const nlohmann::json& header,
+                         const std::vector<std::string>& images, const ResultsLog& log) {
+  const fs::path target(path);
+  const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp-" +
+                                                     std::to_string(getpid()));
+  {
+    std::ofstream out(temporary, std::ios::binary);
+    write_run_document(out, header, images, log);
+    out.flush();
+    if (!out) {
+      std::remove(temporary.c_str());
+      throw input_error(path + ": cannot write the JSON document");
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw input_error(path + ": cannot write the JSON document");
+  }
 }
 
 }  // namespace
@@ -102,14 +181,37 @@ CLI::App* add_explain_command(CLI::App& app, ExplainOptions& options) {
 (the part outside the model's centre crop dimmed), and prints one line: probability, logit,
 peak pixel and overlay path.
 
+IMAGE may also be a directory (every jpg, jpeg, png, webp, bmp, tif, tiff below it, in sorted
+order; overlays mirror its tree under OUT) or @LIST (a file naming one image per line). Each
+finished image is appended to OUT/results.jsonl at once, so a run stopped at any point can be
+finished with --resume; a bad image is reported and recorded, the run goes on, and the exit
+code is then 2. --shard K/N takes a fixed share of the images (by a hash of their path) for
+one of N parallel jobs; `clipxai merge` joins the shards' OUT directories.
+
 Examples:
   clipxai explain examples/girl_boy_desktop.png girl boy "desktop computer"
   clipxai explain --model ViT-B-32.pt --crop pad --json - photo.jpg "a dog" > result.json
+  clipxai explain --texts-from prompts.txt --out runs/photos --resume photos/
+  clipxai explain --shard "$SLURM_ARRAY_TASK_ID/8" --out "runs/part$SLURM_ARRAY_TASK_ID" photos/ "a dog"
 )");
-  command->add_option("IMAGE", options.image, "Image file (JPEG, PNG, WebP, BMP, TIFF)")
+  command
+      ->add_option("IMAGE", options.image,
+                   "Image file (JPEG, PNG, WebP, BMP, TIFF), directory of images, or @LIST")
       ->required()
+      ->type_name("IMAGE");
+  command->add_option("TEXT", options.texts, "Prompts to explain (and/or --texts-from)");
+  command
+      ->add_option("--texts-from", options.texts_from,
+                   "More prompts, one per line of this UTF-8 file (blank lines skipped)")
       ->type_name("FILE");
-  command->add_option("TEXT", options.texts, "Prompts to explain, one or more")->required();
+  command
+      ->add_option("--shard", options.shard,
+                   "Explain only share K of N (1 <= K <= N), e.g. 2/8; the shares 1/N..N/N cover "
+                   "every image once")
+      ->type_name("K/N");
+  command->add_flag("--resume", options.resume,
+                    "Continue the run in OUT: skip images already complete in OUT/results.jsonl");
+  command->add_flag("--quiet", options.quiet, "No progress display on standard error");
   command
       ->add_option("--model", options.model,
                    "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
@@ -120,7 +222,9 @@ Examples:
                    "BPE vocabulary .txt.gz (default: the one in the model, $CLIPXAI_VOCAB, "
                    "then a pip-installed clip/open_clip)")
       ->type_name("FILE");
-  command->add_option("--out", options.out_dir, "Directory for overlays and raw maps")
+  command
+      ->add_option("--out", options.out_dir,
+                   "Directory for overlays, raw maps, results.jsonl and run.json")
       ->capture_default_str()
       ->type_name("DIR");
   command
@@ -169,37 +273,97 @@ Examples:
 
 int run_explain(const ExplainOptions& options) {
   const torch::Device device = parse_device(options.device);
+  const std::optional<Shard> shard =
+      options.shard.empty() ? std::nullopt : std::optional<Shard>(parse_shard(options.shard));
+  const std::vector<std::string> texts = prompt_texts(options);
   prepare_outputs(options);
   set_thread_count(options.threads);
 
-  const DecodedImage image = load_image(options.image);
+  std::vector<BatchInput> inputs = enumerate_inputs(options.image, options.out_dir);
+  if (shard) inputs = select_shard(inputs, *shard);
   ClipModel model = ClipModel::load(resolve_model_path(options.model));
   const Tokenizer tokenizer = load_tokenizer(options.vocab, model.embedded_vocabulary(),
                                              model.path(), model.config().vocab_size);
   const std::vector<TokenizedText> prompts =
-      tokenize_prompts(tokenizer, options.texts, model.config().context_length);
+      tokenize_prompts(tokenizer, texts, model.config().context_length);
   model.to(device);
 
-  const ImageResult result = explain_to_files(model, image, prompts, options);
+  const MethodSettings method =
+      method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
+                      model.config(), options.crop);
+  nlohmann::json header =
+      report_json(model_json(model.path(), model.config(), tokenizer.source()), method, {}, {});
+  header.erase("results");
+  header.erase("errors");
+  const fs::path out_dir(options.out_dir);
+  // The log first: its lock keeps a second run from overwriting this one's header.
+  ResultsLog log = options.resume ? ResultsLog::resume((out_dir / "results.jsonl").string())
+                                  : ResultsLog::create((out_dir / "results.jsonl").string());
+  write_run_header((out_dir / "run.json").string(), header, options.resume);
 
+  std::vector<const BatchInput*> pending;
+  for (const BatchInput& input : inputs) {
+    const LogEntry* entry = log.latest(input.key);
+    if (entry == nullptr || !is_complete(*entry, texts)) pending.push_back(&input);
+  }
+  const PreprocessSpec spec{model.config().input_resolution, model.config().image_mean,
+                            model.config().image_std};
+  OrderedPrefetcher<PreparedImage> prefetcher(
+      pending.size(),
+      [&](size_t index) {
+        DecodedImage image = load_image(pending[index]->path);
+        PreprocessedImage input = preprocess(image, spec, options.crop);
+        return PreparedImage{std::move(image), std::move(input)};
+      },
+      kDecodeWorkers, kImagesAhead);
+
+  // One image: its lines as before. A batch: a progress display instead.
+  const bool batch = inputs.size() > 1;
   const bool json_to_stdout = options.json_path == kJsonStdout;
   std::ostream& console = json_to_stdout ? std::cerr : std::cout;
-  for (const std::string& line : console_lines(result)) console << line << '\n';
-  console.flush();
-
-  if (!options.json_path.empty()) {
-    const MethodSettings method =
-        method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
-                        model.config(), options.crop);
-    const std::string document = dump(report_json(
-        model_json(model.path(), model.config(), tokenizer.source()), method, {result}, {}));
-    if (json_to_stdout) {
-      std::cout << document << std::flush;
-    } else {
-      write_file_atomically(options.json_path, document);
+  const size_t done_at_start = inputs.size() - pending.size();
+  ProgressReporter progress(
+      batch ? progress_style(options.quiet, isatty(STDERR_FILENO) != 0) : ProgressStyle::Quiet,
+      inputs.size(), done_at_start, std::cerr);
+  size_t failed = 0;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const BatchInput& input = *pending[i];
+    // A bad image is recorded and the run goes on; anything else (a bug, a usage error such as
+    // a start layer the model lacks) stops it.
+    try {
+      const std::optional<PreparedImage> prepared = prefetcher.next();
+      const ImageResult result = explain_to_files(model, input, *prepared, prompts, options);
+      log.append(image_result_json(result));
+      if (!batch) {
+        for (const std::string& line : console_lines(result)) console << line << '\n';
+        console.flush();
+      }
+    } catch (const Error& error) {
+      if (error.category() != ErrorCategory::Input) throw;
+      log.append(error_json({input.key, error.category(), error.what()}));
+      progress.note(std::string("clipxai: ") + error.what());
+      ++failed;
     }
+    progress.update(done_at_start + i + 1, failed);
   }
-  return kExitOk;
+  progress.finish();
+
+  std::vector<std::string> images;
+  for (const BatchInput& input : inputs) images.push_back(input.key);
+  if (json_to_stdout) {
+    write_run_document(std::cout, header, images, log);
+    std::cout.flush();
+  } else if (!options.json_path.empty()) {
+    write_document_file(options.json_path, header, images, log);
+  }
+  write_html_report((out_dir / "report.html").string(), run_document(header, images, log));
+  if (batch) {
+    console << "explained " << inputs.size() - failed << " of " << inputs.size() << " images";
+    if (done_at_start > 0) console << " (" << done_at_start << " already done)";
+    if (failed > 0) console << ", " << failed << " failed";
+    console << " -> " << log.path() << '\n';
+  }
+  return failed > 0 ? kExitUsageOrInput : kExitOk;
 }
 
 }  // namespace clipxai

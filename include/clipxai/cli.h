@@ -43,9 +43,21 @@ torch::Device parse_device(const std::string& name);
 // `--crop center|pad`; anything else fails with "'x' is not one of a, b, c".
 CLI::Validator one_of(const std::map<std::string, int>& names);
 
+// Options several commands share, declared once: --model/--vocab, --crop, --threads/--device.
+void add_model_options(CLI::App& command, std::string& model, std::string& vocab);
+void add_crop_option(CLI::App& command, CropMode& crop);
+void add_runtime_options(CLI::App& command, int& threads, std::string& device);
+
+// IMAGE may be a file, a directory or @LIST (batch.h); prompts come from TEXT and --texts-from.
+// Every run keeps OUT/results.jsonl and OUT/run.json (results_log.h), so it can be resumed,
+// checked and merged; overlays mirror the input tree under OUT.
 struct ExplainOptions {
   std::string image;
   std::vector<std::string> texts;
+  std::string texts_from;  // empty: none
+  std::string shard;       // "K/N"; empty: every input
+  bool resume = false;
+  bool quiet = false;
   std::string model;  // empty: the default model
   std::string vocab;  // empty: the lookup order of tokenizer.h
   std::string out_dir = "clipxai-out";
@@ -78,6 +90,20 @@ struct InfoOptions {
 CLI::App* add_info_command(CLI::App& app, InfoOptions& options);
 int run_info(const InfoOptions& options);
 
+struct EvalCommandOptions {
+  std::string manifest;
+  std::string model;
+  std::string vocab;
+  std::vector<int> start_layers{-1};  // one setting (table row) each
+  CropMode crop = CropMode::Center;
+  std::string json_path;  // empty: no JSON; "-": standard output (the table goes to stderr)
+  int threads = 0;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options);
+int run_eval_command(const EvalCommandOptions& options);
+
 // `check` runs check.h's run_check with these options.
 CLI::App* add_check_command(CLI::App& app, CheckOptions& options);
 
@@ -103,6 +129,7 @@ class CommandLine {
   ExplainOptions explain_;
   TokenizeOptions tokenize_;
   InfoOptions info_;
+  EvalCommandOptions eval_;
   CheckOptions check_;
   MergeOptions merge_;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
