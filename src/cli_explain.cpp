@@ -212,16 +212,7 @@ Examples:
   command->add_flag("--resume", options.resume,
                     "Continue the run in OUT: skip images already complete in OUT/results.jsonl");
   command->add_flag("--quiet", options.quiet, "No progress display on standard error");
-  command
-      ->add_option("--model", options.model,
-                   "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
-                   "emoji model)")
-      ->type_name("FILE");
-  command
-      ->add_option("--vocab", options.vocab,
-                   "BPE vocabulary .txt.gz (default: the one in the model, $CLIPXAI_VOCAB, "
-                   "then a pip-installed clip/open_clip)")
-      ->type_name("FILE");
+  add_model_options(*command, options.model, options.vocab);
   command
       ->add_option("--out", options.out_dir,
                    "Directory for overlays, raw maps, results.jsonl and run.json")
@@ -243,13 +234,7 @@ Examples:
       ->capture_default_str()
       ->type_name("N")
       ->check(CLI::Range(-1, 1 << 20).description(""));
-  command
-      ->add_option("--crop", options.crop,
-                   "center: the model's centre crop, as CLIP; pad: letterbox the whole image")
-      ->transform(one_of({{"center", static_cast<int>(CropMode::Center)},
-                          {"pad", static_cast<int>(CropMode::Pad)}}))
-      ->default_str("center")
-      ->type_name("MODE");
+  add_crop_option(*command, options.crop);
   command
       ->add_option("--alpha", options.overlay.alpha, "Weight of the heat map in the overlay, 0..1")
       ->capture_default_str()
@@ -261,13 +246,7 @@ Examples:
       ->type_name("NAME");
   command->add_flag("--save-raw", options.save_raw,
                     "Also write each raw relevance grid as float32 .npy (numpy.load reads it)");
-  command->add_option("--threads", options.threads, "CPU threads (0 = all cores)")
-      ->capture_default_str()
-      ->type_name("N")
-      ->check(CLI::Range(0, 4096).description(""));
-  command->add_option("--device", options.device, "cpu, cuda or cuda:N")
-      ->capture_default_str()
-      ->type_name("NAME");
+  add_runtime_options(*command, options.threads, options.device);
   return command;
 }
 

@@ -17,9 +17,10 @@
 // check: every prompt of every result is one pair, keyed by the image path as stored, the prompt
 // text, and which repetition of that text it is for that image (so repeated prompts pair up in
 // order). For pairs present in both runs, with grids taken as stored (rows, top row first):
-//   pearson      Pearson correlation of the two grids (1 when both are constant, 0 when only one
-//   is) grid diff    max |a - b| of the min–max normalised grids (a constant grid normalises to
-//   zeros) top overlap  IoU of the top-20% cells (ceil(0.2·cells) highest, ties to the lower index)
+//   pearson      Pearson correlation of the two grids (1 when both are constant, 0 when only
+//                one is)
+//   grid diff    max |a - b| of the min–max normalised grids (a constant grid normalises to zeros)
+//   top overlap  IoU of the top-20% cells (ceil(0.2·cells) highest, ties to the lower index)
 //   logit diff   |logit_a - logit_b|, compared against max_logit_diff · max(1, |baseline logit|)
 //   token diff   max |relevance_a - relevance_b| over the prompt's tokens
 // A pair differs when any metric is outside its tolerance, the grid sizes differ, or the token
