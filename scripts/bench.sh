@@ -127,6 +127,7 @@ for size in $SIZES; do
       1x1) images="$FIRST_PHOTO"; prompts=("${PROMPTS[0]}") ;;
       1x8) images="$FIRST_PHOTO"; prompts=("${PROMPTS[@]}") ;;
       16x8) images="$SCRATCH/photos"; prompts=("${PROMPTS[@]}") ;;
+      *) echo "bench.sh: unknown case $case (1x1, 1x8 or 16x8)" >&2; exit 2 ;;
     esac
     out="$SCRATCH/out/$size-$case"
     rm -rf "$out" && mkdir -p "$out"
