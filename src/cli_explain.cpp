@@ -92,11 +92,11 @@ struct PreparedImage {
 ImageResult explain_to_files(const ClipModel& model, const BatchInput& source,
                              const PreparedImage& prepared,
                              const std::vector<TokenizedText>& prompts,
+                             const PreparedPrompts& prepared_prompts,
                              const ExplainOptions& options) {
   const DecodedImage& image = prepared.image;
   std::vector<PromptRelevance> relevances =
-      explain_image(model, prepared.input.pixels.to(model.device()), prompts,
-                    RelevanceOptions{options.start_layer, options.start_layer_text});
+      explain_image(model, prepared.input.pixels.to(model.device()), prepared_prompts);
 
   std::vector<std::string> texts;
   for (const TokenizedText& prompt : prompts) texts.push_back(prompt.text);
@@ -266,6 +266,9 @@ int run_explain(const ExplainOptions& options) {
   const std::vector<TokenizedText> prompts =
       tokenize_prompts(tokenizer, texts, model.config().context_length);
   model.to(device);
+  // The text tower's work before the start layer is the same for every image.
+  const PreparedPrompts prepared_prompts = prepare_prompts(
+      model, prompts, RelevanceOptions{options.start_layer, options.start_layer_text});
 
   const MethodSettings method =
       method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
@@ -311,7 +314,8 @@ int run_explain(const ExplainOptions& options) {
     // a start layer the model lacks) stops it.
     try {
       const std::optional<PreparedImage> prepared = prefetcher.next();
-      const ImageResult result = explain_to_files(model, input, *prepared, prompts, options);
+      const ImageResult result =
+          explain_to_files(model, input, *prepared, prompts, prepared_prompts, options);
       log.append(image_result_json(result));
       if (!batch) {
         for (const std::string& line : console_lines(result)) console << line << '\n';

@@ -66,34 +66,50 @@ torch::Tensor relevance_rows(const std::vector<torch::Tensor>& probabilities,
 
 }  // namespace
 
+PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
+                                const RelevanceOptions& options) {
+  if (prompts.empty()) throw usage_error("no prompts to explain");
+  const auto& config = model.config();
+  PreparedPrompts prepared;
+  prepared.start_layer = resolve_start_layer(options.start_layer, config.vision_layers, "vision");
+  prepared.start_layer_text =
+      resolve_start_layer(options.start_layer_text, config.text_layers, "text");
+  auto text = trim_to_longest_eot(prompt_ids(prompts, config.context_length).to(model.device()));
+  torch::NoGradGuard no_grad;
+  prepared.text_states = run_blocks(model.text_transformer(), model.embed_text(text.ids), 0,
+                                    prepared.start_layer_text);
+  prepared.eot = std::move(text.eot);
+  return prepared;
+}
+
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
                                            const std::vector<TokenizedText>& prompts,
                                            const RelevanceOptions& options) {
-  if (prompts.empty()) throw usage_error("no prompts to explain");
+  return explain_image(model, pixels, prepare_prompts(model, prompts, options));
+}
+
+std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
+                                           const PreparedPrompts& prompts) {
   const auto& config = model.config();
-  const int vision_start = resolve_start_layer(options.start_layer, config.vision_layers, "vision");
-  const int text_start = resolve_start_layer(options.start_layer_text, config.text_layers, "text");
-  const auto count = static_cast<int64_t>(prompts.size());
-  const auto device = model.device();
+  const int64_t count = prompts.eot.size(0);
 
   // Embeddings need no gradient; run_transformer branches into per-prompt copies with autograd
   // only from the start layers on.
   std::vector<torch::Tensor> vision_probabilities;
   std::vector<torch::Tensor> text_probabilities;
-  const auto class_row = torch::zeros({1}, torch::TensorOptions(torch::kLong).device(device));
-  const auto text = trim_to_longest_eot(prompt_ids(prompts, config.context_length).to(device));
+  const auto class_row =
+      torch::zeros({1}, torch::TensorOptions(torch::kLong).device(model.device()));
   torch::Tensor image_tokens;
-  torch::Tensor text_tokens;
   {
     torch::NoGradGuard no_grad;
     image_tokens = model.embed_image(pixels.unsqueeze(0));
-    text_tokens = model.embed_text(text.ids);
   }
   const auto image_features =
       model.project_image(run_transformer(model.vision_transformer(), image_tokens, class_row,
-                                          count, vision_start, &vision_probabilities));
-  const auto text_features = model.project_text(run_transformer(
-      model.text_transformer(), text_tokens, text.eot, count, text_start, &text_probabilities));
+                                          count, prompts.start_layer, &vision_probabilities));
+  const auto text_features = model.project_text(
+      run_transformer(model.text_transformer(), prompts.text_states, prompts.eot, count,
+                      prompts.start_layer_text, &text_probabilities, prompts.start_layer_text));
   const auto cosines = (unit(image_features) * unit(text_features)).sum(-1);
   const auto logits = cosines * model.logit_scale();
 
@@ -109,14 +125,14 @@ std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::
       relevance_rows(vision_probabilities, gradients, 0, class_row).narrow(1, 1, grid * grid);
   const auto grids = image_relevance.reshape({count, grid, grid}).to(torch::kCPU).contiguous();
   const auto text_relevance =
-      relevance_rows(text_probabilities, gradients, vision_probabilities.size(), text.eot)
+      relevance_rows(text_probabilities, gradients, vision_probabilities.size(), prompts.eot)
           .to(torch::kCPU);
-  const auto eot = text.eot.to(torch::kCPU);
+  const auto eot = prompts.eot.to(torch::kCPU);
   const auto logits_cpu = logits.detach().to(torch::kCPU, torch::kDouble);
   const auto probabilities = torch::softmax(logits_cpu, 0);
   const auto cosines_cpu = cosines.detach().to(torch::kCPU, torch::kDouble);
 
-  std::vector<PromptRelevance> results(prompts.size());
+  std::vector<PromptRelevance> results(static_cast<size_t>(count));
   for (int64_t p = 0; p < count; ++p) {
     auto& result = results[static_cast<size_t>(p)];
     result.logit = logits_cpu[p].item<double>();

@@ -1,5 +1,6 @@
 #include "transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -90,12 +91,26 @@ torch::Tensor select_rows(const torch::Tensor& x, const torch::Tensor& rows) {
   return x.index({batch, rows}).unsqueeze(1);
 }
 
+torch::Tensor run_blocks(const TransformerWeights& transformer, const torch::Tensor& x, int begin,
+                         int end) {
+  torch::NoGradGuard no_grad;
+  auto states = x;
+  for (int layer = begin; layer < end; ++layer) {
+    states =
+        residual_block(transformer.blocks[layer], transformer, states, torch::Tensor(), 0, nullptr);
+  }
+  return states;
+}
+
 torch::Tensor run_transformer(const TransformerWeights& transformer, const torch::Tensor& x,
                               const torch::Tensor& rows, int64_t outputs, int keep_from,
-                              std::vector<torch::Tensor>* kept) {
+                              std::vector<torch::Tensor>* kept, int first_block) {
   const int layers = static_cast<int>(transformer.blocks.size());
-  auto states = x;
-  for (int layer = 0; layer < layers; ++layer) {
+  // Blocks before the kept ones run on every row without autograd; the last block always runs in
+  // the loop below, which computes only the output rows there.
+  const int shared_end = std::max(first_block, std::min(keep_from, layers - 1));
+  auto states = run_blocks(transformer, x, first_block, shared_end);
+  for (int layer = shared_end; layer < layers; ++layer) {
     const bool keep = layer >= keep_from;
     std::optional<torch::NoGradGuard> no_grad;
     if (!keep) no_grad.emplace();

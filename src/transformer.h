@@ -15,17 +15,24 @@
 
 namespace clipxai {
 
-// Runs every block of `transformer` over token states `x` [B, N, W] and returns, for each of
+// Runs blocks [begin, end) of `transformer` over token states `x` [B, N, W] without autograd,
+// every row (e.g. the text blocks before the start layer, shared by every image explained against
+// the same prompts). `end` must be below the number of blocks.
+torch::Tensor run_blocks(const TransformerWeights& transformer, const torch::Tensor& x, int begin,
+                         int end);
+
+// Runs the blocks of `transformer` from `first_block` on (the earlier ones already applied to `x`,
+// see run_blocks) over token states `x` [B, N, W] and returns, for each of
 // `outputs` outputs, the final state of one token row: [outputs, W]. `rows` names that row: [1]
 // (the same row for every output, e.g. the class token) or [B] (one per batch element, B ==
 // outputs). B is `outputs`, or 1 when all outputs share one input.
 // Blocks from `keep_from` on run with autograd and append their attention probabilities to
 // `kept`: [outputs, H, N, N] per block, and [outputs, H, 1, N] (the output row only) for the last
-// block. The probabilities of block `keep_from` are autograd leaves (so `x` must not require
-// grad); keep_from == number of blocks keeps nothing and records no graph.
+// block. The probabilities of block `keep_from` (>= first_block) are autograd leaves (so `x` must
+// not require grad); keep_from == number of blocks keeps nothing and records no graph.
 torch::Tensor run_transformer(const TransformerWeights& transformer, const torch::Tensor& x,
                               const torch::Tensor& rows, int64_t outputs, int keep_from,
-                              std::vector<torch::Tensor>* kept);
+                              std::vector<torch::Tensor>* kept, int first_block = 0);
 
 // Rows `rows` of `x` [B, N, ...]: [1] (the same row of every batch element) or [B] (one per
 // batch element) -> [B, 1, ...].

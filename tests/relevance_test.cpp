@@ -1,7 +1,7 @@
 // explain_image against the notebook algorithm (scripts/make_reference_models.py, in PyTorch) on
 // random-weight archives: logits, cosines, probabilities, image grids and text relevance for the
-// default (last layer only), all-layer and middle start layers; plus the per-prompt batching and
-// the usage errors.
+// default (last layer only), all-layer and middle start layers; plus the per-prompt batching,
+// prompts prepared once for several images, and the usage errors.
 #include "clipxai/relevance.h"
 
 #include <iostream>
@@ -93,6 +93,26 @@ TEST_F(TinyModel, PromptsDoNotInfluenceEachOther) {
                     .max()
                     .item<double>(),
                 1e-5);
+    }
+  }
+}
+
+// The text blocks before the start layer run once in prepare_prompts; explaining several images
+// with one PreparedPrompts must give what explaining each image afresh gives.
+TEST_F(TinyModel, PreparedPromptsServeManyImages) {
+  for (const RelevanceOptions options :
+       {RelevanceOptions{-1, -1}, RelevanceOptions{0, 0}, RelevanceOptions{1, 1}}) {
+    const auto prepared = prepare_prompts(model, prompts, options);
+    const auto images = reference.images();
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      const auto reused = explain_image(model, images[i], prepared);
+      const auto fresh = explain_image(model, images[i], prompts, options);
+      ASSERT_EQ(reused.size(), fresh.size());
+      for (size_t p = 0; p < fresh.size(); ++p) {
+        EXPECT_EQ(reused[p].logit, fresh[p].logit);
+        EXPECT_TRUE(torch::equal(reused[p].grid, fresh[p].grid));
+        EXPECT_EQ(reused[p].token_relevance, fresh[p].token_relevance);
+      }
     }
   }
 }

@@ -9,9 +9,10 @@
 // EOT is the position of a prompt's highest id, as OpenAI's encode_text.
 // All gradients of both towers come from one backward pass over all P prompts. Results equal the
 // notebook's (which repeats the image per prompt through the whole model) while doing less work:
-// layers before the start layer run once without autograd (the vision tower once per image),
-// the last layer computes only the class-token / EOT rows, and the text tower runs only up to the
-// longest EOT of the batch. Runs on the model's device; results come back on the CPU.
+// layers before the start layer run once without autograd (the vision tower once per image, the
+// text tower once per set of prompts: see PreparedPrompts), the last layer computes only the
+// class-token / EOT rows, and the text tower runs only up to the longest EOT of the batch. Runs
+// on the model's device; results come back on the CPU.
 #pragma once
 
 #include <string>
@@ -38,10 +39,27 @@ struct PromptRelevance {
   std::vector<float> token_relevance;
 };
 
-// `pixels`: [3, R, R] normalised image (see image.h). `prompts`: each with at most the model's
-// context length of ids. Returns one entry per prompt, in order.
+// The part of explaining that does not depend on the image, for reuse across many images with
+// the same prompts and options: the prompts' token states after the text blocks before the start
+// layer (computed once, without autograd). Tied to the model (and its device) it was made with.
+struct PreparedPrompts {
+  int start_layer = 0;        // resolved: the first kept vision block
+  int start_layer_text = 0;   // resolved: the first kept text block
+  torch::Tensor eot;          // [P] int64, slot of each prompt's EOT
+  torch::Tensor text_states;  // [P, longest EOT + 1, Wt] after text blocks [0, start_layer_text)
+};
+
+// `prompts`: each with at most the model's context length of ids.
 // Throws Error(Usage) for no prompts or a start layer outside the model's layers, Error(Input)
 // for a prompt that does not fit the model (too long, ids outside its vocabulary).
+PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
+                                const RelevanceOptions& options);
+
+// `pixels`: [3, R, R] normalised image (see image.h). Returns one entry per prompt, in order.
+std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
+                                           const PreparedPrompts& prompts);
+
+// One image: prepare_prompts, then explain_image. Throws as prepare_prompts.
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
                                            const std::vector<TokenizedText>& prompts,
                                            const RelevanceOptions& options);
