@@ -10,8 +10,8 @@
 # ${TMPDIR:-/tmp}/clipxai-bench, outside the repository) and reused. Cases: 1 image x 1 prompt,
 # 1 x 8, 16 photos x 8. About 5 minutes on 2 cores (+2 minutes to write the data the first time).
 # Each run is a whole process under /usr/bin/time (wall time, peak resident memory); both sides
-# use N threads (default 2). clipxai explains the 16 photos in one process when `explain` takes a
-# folder, else in one process per photo (the table says which). bench_floor (CMake option
+# use N threads (default 2); clipxai explains the 16 photos in one process (a folder input) and
+# reports where its time went (--timings) in its JSON. bench_floor (CMake option
 # CLIPXAI_BENCHMARKS, built here) measures the floor: one plain vision forward at
 # batch 1 + the 8 prompts' text forwards, against explain_image on the same inputs.
 # The notebook side runs with the OpenMP wait policy that clipxai sets for itself (passive, see
@@ -68,9 +68,6 @@ if [[ ! -f "$SCRATCH/photos/photo_$(printf %02d $((PHOTOS - 1))).jpg" ]]; then
 fi
 FIRST_PHOTO="$SCRATCH/photos/photo_00.jpg"
 
-FOLDER_INPUT=0
-if "$CLIPXAI" explain --help 2>/dev/null | grep -q "directory of images"; then FOLDER_INPUT=1; fi
-
 # timed LOG COMMAND...: runs one whole process, prints "SECONDS PEAK_KIB".
 timed() {
   local log="$1"
@@ -87,24 +84,11 @@ timed() {
   rm -f "$measure"
 }
 
-# clipxai_run OUT IMAGES PROMPT...: one process, or one per photo when IMAGES is a folder and
-# explain cannot take one (then the times add up and the peak is the largest).
 clipxai_run() {
   local out="$1" images="$2"
   shift 2
-  local command=("$CLIPXAI" explain --model "$MODEL" --vocab "$VOCAB" --threads "$THREADS")
-  if [[ -f "$images" || $FOLDER_INPUT == 1 ]]; then
-    timed "$out.log" "${command[@]}" --out "$out" --json "$out/result.json" "$images" "$@"
-    return
-  fi
-  local total=0 peak=0 photo seconds kib
-  for photo in "$images"/*.jpg; do
-    read -r seconds kib < <(timed "$out.log" "${command[@]}" --out "$out" \
-                             --json "$out/$(basename "$photo" .jpg).json" "$photo" "$@")
-    total="$(awk -v a="$total" -v b="$seconds" 'BEGIN {print a + b}')"
-    peak=$((kib > peak ? kib : peak))
-  done
-  echo "$total $peak"
+  timed "$out.log" "$CLIPXAI" explain --model "$MODEL" --vocab "$VOCAB" --threads "$THREADS" \
+    --timings --quiet --out "$out" --json "$out/result.json" "$images" "$@"
 }
 
 notebook_run() {
@@ -134,10 +118,8 @@ for size in $SIZES; do
     echo "== $size $case"
     read -r ours_s ours_kib < <(clipxai_run "$out/clipxai" "$images" "${prompts[@]}")
     read -r theirs_s theirs_kib < <(notebook_run "$out/notebook" "$images" "${prompts[@]}")
-    how="one process"
-    if [[ $case == 16x8 && $FOLDER_INPUT == 0 ]]; then how="a process per photo"; fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$case" "$ours_s" "$theirs_s" "$ours_kib" \
-      "$theirs_kib" "$how" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$case" "$ours_s" "$theirs_s" "$ours_kib" \
+      "$theirs_kib" >>"$RESULTS"
   done
   echo "== $size floor"
   "$BUILD/bench_floor" --model "$MODEL" --vocab "$VOCAB" --threads "$THREADS" "$FIRST_PHOTO" \
@@ -185,16 +167,16 @@ def disagreement(directory):
 
 print()
 print(f"{'model':5} {'case':4} {'clipxai s':>9} {'notebook s':>10} {'speed-up':>8} {'clipxai MiB':>11} "
-      f"{'notebook MiB':>12}  {'largest difference':37} clipxai runs as")
+      f"{'notebook MiB':>12}  largest difference")
 for line in open(results):
-    size, case, ours, theirs, ours_kib, theirs_kib, how = line.rstrip("\n").split("\t")
+    size, case, ours, theirs, ours_kib, theirs_kib = line.rstrip("\n").split("\t")
     speedup = float(theirs) / float(ours)
     target = targets.get(case) if size == "b32" else None
     verdict = "" if target is None else f"  (target >= {target}x: {'met' if speedup >= target else 'MISSED'})"
     memory = "" if int(ours_kib) <= int(theirs_kib) else "  (memory above the notebook's)"
     print(f"{size:5} {case:4} {float(ours):9.2f} {float(theirs):10.2f} {speedup:7.1f}x "
           f"{int(ours_kib) / 1024:11.0f} {int(theirs_kib) / 1024:12.0f}  "
-          f"{disagreement(os.path.join(out, size + '-' + case)):37} {how}{verdict}{memory}")
+          f"{disagreement(os.path.join(out, size + '-' + case)):37}{verdict}{memory}")
 print()
 print(f"{'model':5} {'floor s':>8} {'(vision':>8} {'+ text)':>8} {'explain s':>9} {'explain/floor':>13}"
       "   per image, 8 prompts, medians")
@@ -204,13 +186,11 @@ for size in sizes:
     verdict = "met" if floor["explain_over_floor"] <= 1.3 else "MISSED"
     print(f"{size:5} {floor['floor']:8.3f} {floor['floor_vision']:8.3f} {floor['floor_text']:8.3f} "
           f"{floor['explain']:9.3f} {floor['explain_over_floor']:12.2f}x   (target <= 1.3x: {verdict})")
-for size in sizes:
-    for side in ("clipxai", "notebook"):
-        path = os.path.join(out, f"{size}-1x8", side, "result.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                timings = json.load(f).get("timings")
-            if timings:
-                print(f"{size} 1x8 {side} timings (s): " +
-                      ", ".join(f"{k} {v:.3f}" for k, v in timings.items() if isinstance(v, (int, float))))
+print()
+print("where clipxai's time went (--timings, seconds; decode runs beside the model on workers):")
+for line in open(results):
+    size, case = line.split("\t")[:2]
+    with open(os.path.join(out, f"{size}-{case}", "clipxai", "result.json")) as f:
+        timings = json.load(f)["timings"]
+    print(f"{size:5} {case:4} " + ", ".join(f"{k} {v:.3f}" for k, v in timings.items() if k != "images"))
 EOF

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "clipxai/atomic_file.h"
@@ -22,6 +23,7 @@
 #include "clipxai/relevance.h"
 #include "clipxai/report.h"
 #include "clipxai/results_log.h"
+#include "clipxai/timings.h"
 #include "clipxai/tokenizer.h"
 
 namespace clipxai {
@@ -92,11 +94,11 @@ struct PreparedImage {
 ImageResult explain_to_files(const ClipModel& model, const BatchInput& source,
                              const PreparedImage& prepared,
                              const std::vector<TokenizedText>& prompts,
-                             const PreparedPrompts& prepared_prompts,
-                             const ExplainOptions& options) {
+                             const PreparedPrompts& prepared_prompts, const ExplainOptions& options,
+                             Timings* timings) {
   const DecodedImage& image = prepared.image;
   std::vector<PromptRelevance> relevances =
-      explain_image(model, prepared.input.pixels.to(model.device()), prepared_prompts);
+      explain_image(model, prepared.input.pixels.to(model.device()), prepared_prompts, timings);
 
   std::vector<std::string> texts;
   for (const TokenizedText& prompt : prompts) texts.push_back(prompt.text);
@@ -111,18 +113,39 @@ ImageResult explain_to_files(const ClipModel& model, const BatchInput& source,
 
   ImageResult result{source.key, image.width(), image.height(), prepared.input.crop, {}};
   for (size_t i = 0; i < prompts.size(); ++i) {
-    PromptResult prompt{prompts[i], std::move(relevances[i]), {}, {}, {}};
-    const RelevanceMap map =
-        upsample_map(prompt.relevance.grid, prepared.input.crop, image.width(), image.height());
-    prompt.peak = map.peak;
     const std::string path = base.string() + "__" + slugs[i];
-    prompt.overlay = path + ".png";
-    write_png(*prompt.overlay, render_overlay(image.rgb, map, options.overlay));
-    if (options.save_raw) {
-      prompt.raw = path + ".npy";
-      write_npy(*prompt.raw, prompt.relevance.grid);
-    }
+    PromptResult prompt{prompts[i], std::move(relevances[i]), {}, path + ".png", {}};
+    if (options.save_raw) prompt.raw = path + ".npy";
     result.prompts.push_back(std::move(prompt));
+  }
+  // Overlays are drawn, then encoded and written, a thread's worth at a time on the cores the
+  // model has just finished with: at most that many full-size pictures are held at once.
+  const int64_t count = static_cast<int64_t>(result.prompts.size());
+  const int64_t group = std::max(1, at::get_num_threads());
+  std::vector<cv::Mat> overlays(static_cast<size_t>(group));
+  for (int64_t first = 0; first < count; first += group) {
+    const int64_t end = std::min(count, first + group);
+    {
+      PhaseTimer timer(timings, Phase::Rendering);
+      at::parallel_for(first, end, 1, [&](int64_t begin, int64_t stop) {
+        for (int64_t i = begin; i < stop; ++i) {
+          PromptResult& prompt = result.prompts[static_cast<size_t>(i)];
+          const RelevanceMap map = upsample_map(prompt.relevance.grid, prepared.input.crop,
+                                                image.width(), image.height());
+          prompt.peak = map.peak;
+          overlays[static_cast<size_t>(i - first)] =
+              render_overlay(image.rgb, map, options.overlay);
+        }
+      });
+    }
+    PhaseTimer timer(timings, Phase::Writing);
+    at::parallel_for(first, end, 1, [&](int64_t begin, int64_t stop) {
+      for (int64_t i = begin; i < stop; ++i) {
+        const PromptResult& prompt = result.prompts[static_cast<size_t>(i)];
+        write_png(*prompt.overlay, overlays[static_cast<size_t>(i - first)]);
+        if (prompt.raw) write_npy(*prompt.raw, prompt.relevance.grid);
+      }
+    });
   }
   return result;
 }
@@ -246,11 +269,17 @@ Examples:
       ->type_name("NAME");
   command->add_flag("--save-raw", options.save_raw,
                     "Also write each raw relevance grid as float32 .npy (numpy.load reads it)");
+  command->add_flag("--timings", options.timings,
+                    "Print where the time went (load, decode, vision, text, relevance, rendering, "
+                    "writing) to standard error, and add it to the JSON as \"timings\"");
   add_runtime_options(*command, options.threads, options.device);
   return command;
 }
 
 int run_explain(const ExplainOptions& options) {
+  const auto started = Timings::Clock::now();
+  Timings timing_totals;
+  Timings* const timings = options.timings ? &timing_totals : nullptr;
   const torch::Device device = parse_device(options.device);
   const std::optional<Shard> shard =
       options.shard.empty() ? std::nullopt : std::optional<Shard>(parse_shard(options.shard));
@@ -260,15 +289,17 @@ int run_explain(const ExplainOptions& options) {
 
   std::vector<BatchInput> inputs = enumerate_inputs(options.image, options.out_dir);
   if (shard) inputs = select_shard(inputs, *shard);
+  std::optional<PhaseTimer> load_timer(std::in_place, timings, Phase::Load);
   ClipModel model = ClipModel::load(resolve_model_path(options.model));
   const Tokenizer tokenizer = load_tokenizer(options.vocab, model.embedded_vocabulary(),
                                              model.path(), model.config().vocab_size);
   const std::vector<TokenizedText> prompts =
       tokenize_prompts(tokenizer, texts, model.config().context_length);
   model.to(device);
+  load_timer.reset();
   // The text tower's work before the start layer is the same for every image.
   const PreparedPrompts prepared_prompts = prepare_prompts(
-      model, prompts, RelevanceOptions{options.start_layer, options.start_layer_text});
+      model, prompts, RelevanceOptions{options.start_layer, options.start_layer_text}, timings);
 
   const MethodSettings method =
       method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
@@ -279,9 +310,11 @@ int run_explain(const ExplainOptions& options) {
   header.erase("errors");
   const fs::path out_dir(options.out_dir);
   // The log first: its lock keeps a second run from overwriting this one's header.
+  std::optional<PhaseTimer> header_timer(std::in_place, timings, Phase::Writing);
   ResultsLog log = options.resume ? ResultsLog::resume((out_dir / "results.jsonl").string())
                                   : ResultsLog::create((out_dir / "results.jsonl").string());
   write_run_header((out_dir / "run.json").string(), header, options.resume);
+  header_timer.reset();
 
   std::vector<const BatchInput*> pending;
   for (const BatchInput& input : inputs) {
@@ -293,6 +326,7 @@ int run_explain(const ExplainOptions& options) {
   OrderedPrefetcher<PreparedImage> prefetcher(
       pending.size(),
       [&](size_t index) {
+        PhaseTimer timer(timings, Phase::Decode);
         DecodedImage image = load_image(pending[index]->path);
         PreprocessedImage input = preprocess(image, spec, options.crop);
         return PreparedImage{std::move(image), std::move(input)};
@@ -315,7 +349,8 @@ int run_explain(const ExplainOptions& options) {
     try {
       const std::optional<PreparedImage> prepared = prefetcher.next();
       const ImageResult result =
-          explain_to_files(model, input, *prepared, prompts, prepared_prompts, options);
+          explain_to_files(model, input, *prepared, prompts, prepared_prompts, options, timings);
+      PhaseTimer timer(timings, Phase::Writing);
       log.append(image_result_json(result));
       if (!batch) {
         for (const std::string& line : console_lines(result)) console << line << '\n';
@@ -333,13 +368,22 @@ int run_explain(const ExplainOptions& options) {
 
   std::vector<std::string> images;
   for (const BatchInput& input : inputs) images.push_back(input.key);
+  {
+    PhaseTimer timer(timings, Phase::Writing);
+    write_html_report((out_dir / "report.html").string(), run_document(header, images, log));
+  }
+  // The timings cover everything but writing the JSON document that reports them.
+  if (timings != nullptr) {
+    const double total = std::chrono::duration<double>(Timings::Clock::now() - started).count();
+    std::cerr << format_timings(*timings, total, pending.size());
+    header["timings"] = timings_json(*timings, total, pending.size());
+  }
   if (json_to_stdout) {
     write_run_document(std::cout, header, images, log);
     std::cout.flush();
   } else if (!options.json_path.empty()) {
     write_document_file(options.json_path, header, images, log);
   }
-  write_html_report((out_dir / "report.html").string(), run_document(header, images, log));
   if (batch) {
     console << "explained " << inputs.size() - failed << " of " << inputs.size() << " images";
     if (done_at_start > 0) console << " (" << done_at_start << " already done)";

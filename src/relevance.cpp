@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "clipxai/error.h"
@@ -43,6 +44,24 @@ torch::Tensor prompt_ids(const std::vector<TokenizedText>& prompts, int context_
   return ids;
 }
 
+// A PhaseTimer that first waits for the device: GPU kernels run asynchronously, and their time
+// belongs to the phase that launched them.
+class DevicePhaseTimer {
+ public:
+  DevicePhaseTimer(Timings* timings, Phase phase, const torch::Device& device)
+      : timer_(timings, phase),
+        synchronize_(timings != nullptr && device.is_cuda()),
+        device_index_(device.index()) {}
+  ~DevicePhaseTimer() {
+    if (synchronize_) torch::cuda::synchronize(device_index_);
+  }
+
+ private:
+  PhaseTimer timer_;
+  bool synchronize_;
+  int64_t device_index_;
+};
+
 torch::Tensor unit(const torch::Tensor& features) { return features / features.norm(2, -1, true); }
 
 // Rows `rows` of R after R <- R + Abar.R over the kept layers, from R = I, with
@@ -67,7 +86,7 @@ torch::Tensor relevance_rows(const std::vector<torch::Tensor>& probabilities,
 }  // namespace
 
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
-                                const RelevanceOptions& options) {
+                                const RelevanceOptions& options, Timings* timings) {
   if (prompts.empty()) throw usage_error("no prompts to explain");
   const auto& config = model.config();
   PreparedPrompts prepared;
@@ -75,6 +94,7 @@ PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<Tokeni
   prepared.start_layer_text =
       resolve_start_layer(options.start_layer_text, config.text_layers, "text");
   auto text = trim_to_longest_eot(prompt_ids(prompts, config.context_length).to(model.device()));
+  DevicePhaseTimer timer(timings, Phase::Text, model.device());
   torch::NoGradGuard no_grad;
   prepared.text_states = run_blocks(model.text_transformer(), model.embed_text(text.ids), 0,
                                     prepared.start_layer_text);
@@ -89,7 +109,7 @@ std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::
 }
 
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
-                                           const PreparedPrompts& prompts) {
+                                           const PreparedPrompts& prompts, Timings* timings) {
   const auto& config = model.config();
   const int64_t count = prompts.eot.size(0);
 
@@ -99,17 +119,26 @@ std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::
   std::vector<torch::Tensor> text_probabilities;
   const auto class_row =
       torch::zeros({1}, torch::TensorOptions(torch::kLong).device(model.device()));
-  torch::Tensor image_tokens;
+  torch::Tensor image_features;
   {
-    torch::NoGradGuard no_grad;
-    image_tokens = model.embed_image(pixels.unsqueeze(0));
+    DevicePhaseTimer timer(timings, Phase::Vision, model.device());
+    torch::Tensor image_tokens;
+    {
+      torch::NoGradGuard no_grad;
+      image_tokens = model.embed_image(pixels.unsqueeze(0));
+    }
+    image_features =
+        model.project_image(run_transformer(model.vision_transformer(), image_tokens, class_row,
+                                            count, prompts.start_layer, &vision_probabilities));
   }
-  const auto image_features =
-      model.project_image(run_transformer(model.vision_transformer(), image_tokens, class_row,
-                                          count, prompts.start_layer, &vision_probabilities));
-  const auto text_features = model.project_text(
-      run_transformer(model.text_transformer(), prompts.text_states, prompts.eot, count,
-                      prompts.start_layer_text, &text_probabilities, prompts.start_layer_text));
+  torch::Tensor text_features;
+  {
+    DevicePhaseTimer timer(timings, Phase::Text, model.device());
+    text_features = model.project_text(
+        run_transformer(model.text_transformer(), prompts.text_states, prompts.eot, count,
+                        prompts.start_layer_text, &text_probabilities, prompts.start_layer_text));
+  }
+  DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
   const auto cosines = (unit(image_features) * unit(text_features)).sum(-1);
   const auto logits = cosines * model.logit_scale();
 

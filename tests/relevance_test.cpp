@@ -146,7 +146,8 @@ TEST_F(TinyModel, RejectsStartLayersOutsideTheModel) {
 }
 
 TEST_F(TinyModel, RejectsNoPromptsAndOverlongPrompts) {
-  EXPECT_THROW(explain_image(model, image, {}, {}), Error);
+  EXPECT_THROW(explain_image(model, image, std::vector<TokenizedText>{}, RelevanceOptions{}),
+               Error);
   auto overlong = prompts.front();
   overlong.ids.resize(static_cast<size_t>(model.config().context_length) + 1, 0);
   try {

@@ -67,6 +67,7 @@ struct ExplainOptions {
   CropMode crop = CropMode::Center;
   OverlayStyle overlay;  // --alpha, --colormap
   bool save_raw = false;
+  bool timings = false;  // print where the time went (timings.h); add "timings" to the JSON
   int threads = 0;
   std::string device = "cpu";
 };

@@ -21,6 +21,7 @@
 #include <torch/types.h>
 
 #include "clipxai/model.h"
+#include "clipxai/timings.h"
 #include "clipxai/tokenizer.h"
 
 namespace clipxai {
@@ -49,15 +50,18 @@ struct PreparedPrompts {
   torch::Tensor text_states;  // [P, longest EOT + 1, Wt] after text blocks [0, start_layer_text)
 };
 
-// `prompts`: each with at most the model's context length of ids.
+// `prompts`: each with at most the model's context length of ids. `timings`, when given, is
+// charged with the text phase.
 // Throws Error(Usage) for no prompts or a start layer outside the model's layers, Error(Input)
 // for a prompt that does not fit the model (too long, ids outside its vocabulary).
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
-                                const RelevanceOptions& options);
+                                const RelevanceOptions& options, Timings* timings = nullptr);
 
 // `pixels`: [3, R, R] normalised image (see image.h). Returns one entry per prompt, in order.
+// `timings`, when given, is charged with the vision, text and relevance phases (timings.h).
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
-                                           const PreparedPrompts& prompts);
+                                           const PreparedPrompts& prompts,
+                                           Timings* timings = nullptr);
 
 // One image: prepare_prompts, then explain_image. Throws as prepare_prompts.
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
