@@ -1,4 +1,6 @@
 // `clipxai eval [OPTIONS] MANIFEST` — the grounding benchmark of eval.h.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "clipxai/atomic_file.h"
@@ -41,7 +43,7 @@ Examples:
                    "Also write the report as JSON to this file ('-' = standard output)")
       ->type_name("PATH");
   add_runtime_options(*command, options.threads, options.device);
-  command->add_flag("--quiet", options.quiet, "No progress lines on standard error");
+  command->add_flag("--quiet", options.quiet, "No progress display on standard error");
   return command;
 }
 
@@ -55,7 +57,8 @@ int run_eval_command(const EvalCommandOptions& options) {
   eval.start_layers = options.start_layers;
   eval.crop = options.crop;
   eval.device = device;
-  eval.progress = options.quiet ? nullptr : &std::cerr;
+  eval.progress = progress_style(options.quiet, isatty(STDERR_FILENO) != 0);
+  eval.progress_out = &std::cerr;
   const EvalReport report = run_eval(eval);
 
   const bool json_to_stdout = options.json_path == "-";

@@ -412,6 +412,8 @@ EvalReport run_eval(const EvalOptions& options) {
     report.settings.push_back({layer, method, setting_label(method, config), {}, {}});
   }
 
+  ProgressReporter progress(options.progress, manifest.images.size(), 0,
+                            options.progress_out != nullptr ? *options.progress_out : std::cerr);
   for (size_t i = 0; i < manifest.images.size(); ++i) {
     try {
       evaluate_image(model, manifest.images[i], prompts[i],
@@ -420,12 +422,9 @@ EvalReport run_eval(const EvalOptions& options) {
       if (error.category() != ErrorCategory::Input) throw;
       report.errors.push_back({manifest.images[i].image, error.category(), error.what()});
     }
-    const size_t done = i + 1;
-    if (options.progress && (done % kProgressInterval == 0 || done == manifest.images.size())) {
-      *options.progress << "eval: " << done << "/" << manifest.images.size() << " images"
-                        << std::endl;
-    }
+    progress.update(i + 1, report.errors.size());
   }
+  progress.finish();
   for (SettingResult& setting : report.settings) setting.summary = summarize(setting.objects);
   return report;
 }

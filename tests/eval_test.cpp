@@ -419,9 +419,14 @@ class EndToEnd : public ::testing::Test {
 TEST_F(EndToEnd, MeasuresEveryPromptedObjectAndRecordsUnreadableImages) {
   EvalOptions run = options(kEvalData + "/manifest.json");
   std::ostringstream progress;
-  run.progress = &progress;
+  run.progress = ProgressStyle::Lines;
+  run.progress_out = &progress;
   const EvalReport report = run_eval(run);
-  EXPECT_EQ(progress.str(), "eval: 3/3 images\n");
+  // The progress lines of a batch run: at the first image and at the end, with the failed image.
+  EXPECT_EQ(progress.str().rfind("clipxai: 1/3 images (33%)", 0), 0u) << progress.str();
+  EXPECT_NE(progress.str().find("\nclipxai: 3/3 images (100%), "), std::string::npos)
+      << progress.str();
+  EXPECT_NE(progress.str().find(", 1 failed\n"), std::string::npos) << progress.str();
   EXPECT_EQ(report.images, 3);
   EXPECT_EQ(report.unprompted_objects, 1);  // "a boy" in wide.png
   ASSERT_EQ(report.errors.size(), 1u);

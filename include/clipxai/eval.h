@@ -55,6 +55,7 @@
 
 #include "clipxai/image.h"
 #include "clipxai/model.h"
+#include "clipxai/progress.h"
 #include "clipxai/render.h"
 #include "clipxai/report.h"
 
@@ -105,10 +106,10 @@ struct EvalOptions {
   std::vector<int> start_layers{-1};
   CropMode crop = CropMode::Center;
   torch::Device device = torch::kCPU;
-  std::ostream* progress = nullptr;  // if set, a line every kProgressInterval images and at the end
+  // Progress over the manifest's images (progress.h), on `progress_out` (required unless Quiet).
+  ProgressStyle progress = ProgressStyle::Quiet;
+  std::ostream* progress_out = nullptr;
 };
-
-inline constexpr int kProgressInterval = 50;
 
 // One measured prompt of one image (see "objects sharing a text" above).
 struct ObjectResult {
