@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "clipxai/error.h"
 
@@ -26,32 +27,45 @@ std::string temporary_name_for(const std::string& path) {
   throw input_error("cannot write " + path + ": " + std::strerror(error_number));
 }
 
-}  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = temporary_name_for(path);
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw input_error("cannot write " + path + ": " + std::strerror(errno));
-  const char* data = bytes.data();
-  size_t remaining = bytes.size();
-  while (remaining > 0) {
-    const ssize_t written = ::write(fd, data, remaining);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      const int error_number = errno;
-      ::close(fd);
-      fail(path, temporary, error_number);
-    }
-    data += written;
-    remaining -= static_cast<size_t>(written);
-  }
+// Flushes `temporary` (written and closed) to disk and renames it over `path`.
+void commit(const std::string& path, const std::string& temporary) {
+  const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, temporary, errno);
   if (::fsync(fd) != 0) {
     const int error_number = errno;
     ::close(fd);
     fail(path, temporary, error_number);
   }
-  if (::close(fd) != 0) fail(path, temporary, errno);
+  ::close(fd);
   if (std::rename(temporary.c_str(), path.c_str()) != 0) fail(path, temporary, errno);
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path,
+                           const std::function<void(std::ostream&)>& write) {
+  const std::string temporary = temporary_name_for(path);
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw input_error("cannot write " + path + ": " + std::strerror(errno));
+    try {
+      write(out);
+    } catch (...) {
+      out.close();
+      ::unlink(temporary.c_str());
+      throw;
+    }
+    out.close();
+    // A full disk shows as a failed stream; errno says why when the library set it.
+    if (!out) fail(path, temporary, errno != 0 ? errno : EIO);
+  }
+  commit(path, temporary);
+}
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 }  // namespace clipxai

@@ -3,7 +3,6 @@
 // OUT/results.jsonl.
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -173,25 +172,17 @@ void write_run_header(const std::string& path, const nlohmann::json& header, boo
       path, header.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
-// The document, streamed: to a temporary next to `path`, renamed over it once complete.
-void write_document_file(const std::string& path, const nlohmann::json& header,
-                         const std::vector<std::string>& images, const ResultsLog& log) {
-  const fs::path target(path);
-  const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp-" +
-                                                     std::to_string(getpid()));
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    write_run_document(out, header, images, log);
-    out.flush();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw input_error(path + ": cannot write the JSON document");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw input_error(path + ": cannot write the JSON document");
-  }
+// OUT/report.html, streamed from the log like the JSON document.
+void write_run_report(const fs::path& out_dir, const nlohmann::json& header,
+                      const std::vector<std::string>& images, const ResultsLog& log) {
+  write_file_atomically((out_dir / "report.html").string(), [&](std::ostream& page) {
+    write_html_report(
+        page, header, count_latest(images, log, true), count_latest(images, log, false),
+        [&](bool results, const RecordVisitor& visit) {
+          visit_latest(images, log, results, visit);
+        },
+        out_dir.string());
+  });
 }
 
 }  // namespace
@@ -370,7 +361,7 @@ int run_explain(const ExplainOptions& options) {
   for (const BatchInput& input : inputs) images.push_back(input.key);
   {
     PhaseTimer timer(timings, Phase::Writing);
-    write_html_report((out_dir / "report.html").string(), run_document(header, images, log));
+    write_run_report(out_dir, header, images, log);
   }
   // The timings cover everything but writing the JSON document that reports them.
   if (timings != nullptr) {
@@ -382,7 +373,8 @@ int run_explain(const ExplainOptions& options) {
     write_run_document(std::cout, header, images, log);
     std::cout.flush();
   } else if (!options.json_path.empty()) {
-    write_document_file(options.json_path, header, images, log);
+    write_file_atomically(options.json_path,
+                          [&](std::ostream& out) { write_run_document(out, header, images, log); });
   }
   if (batch) {
     console << "explained " << inputs.size() - failed << " of " << inputs.size() << " images";

@@ -6,8 +6,6 @@
 #include <filesystem>
 #include <sstream>
 
-#include "clipxai/atomic_file.h"
-
 namespace clipxai {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -207,35 +205,40 @@ void write_error(const json& error, std::ostream& page) {
 
 }  // namespace
 
-std::string html_report(const json& document, const std::string& report_directory) {
+void write_html_report(std::ostream& page, const json& header, size_t result_count,
+                       size_t error_count, const RunRecords& records,
+                       const std::string& report_directory) {
   fs::path directory = fs::absolute(report_directory).lexically_normal();
   // "out/" normalises to "out/" with an empty last element, which lexically_relative would
   // count as one more level.
   if (!directory.has_filename()) directory = directory.parent_path();
-  const json results = field(document, "results");
-  const json errors = field(document, "errors");
-  std::ostringstream page;
   page << kHead;
-  page << "<p class=\"run\">model: " << scalar_fields(field(document, "model"))
-       << "</p>\n<p class=\"run\">method: " << scalar_fields(field(document, "method"))
-       << "</p>\n<p class=\"run\">" << results.size() << " images explained, " << errors.size()
+  page << "<p class=\"run\">model: " << scalar_fields(field(header, "model"))
+       << "</p>\n<p class=\"run\">method: " << scalar_fields(field(header, "method"))
+       << "</p>\n<p class=\"run\">" << result_count << " images explained, " << error_count
        << " errors</p>\n";
-  for (const json& result : results) {
+  records(true, [&](const json& result) {
     if (result.is_object()) write_result(result, directory, page);
-  }
-  if (!errors.empty()) {
+  });
+  if (error_count > 0) {
     page << "<section class=\"errors\">\n<h2>Errors</h2>\n<ul>\n";
-    for (const json& error : errors) write_error(error, page);
+    records(false, [&](const json& error) { write_error(error, page); });
     page << "</ul>\n</section>\n";
   }
   page << "</body>\n</html>\n";
-  return page.str();
 }
 
-void write_html_report(const std::string& path, const json& document) {
-  fs::path directory = fs::path(path).parent_path();
-  if (directory.empty()) directory = ".";
-  write_file_atomically(path, html_report(document, directory.string()));
+std::string html_report(const json& document, const std::string& report_directory) {
+  const json results = field(document, "results");
+  const json errors = field(document, "errors");
+  std::ostringstream page;
+  write_html_report(
+      page, document, results.size(), errors.size(),
+      [&](bool want_results, const RecordVisitor& visit) {
+        for (const json& record : want_results ? results : errors) visit(record);
+      },
+      report_directory);
+  return page.str();
 }
 
 }  // namespace clipxai

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -61,17 +62,22 @@ void write_indented(std::ostream& out, const std::string& text, int depth) {
   }
 }
 
-// The latest record of each of `images` that is a result (`results`) or an error record, in order.
-template <typename Visit>
+}  // namespace
+
+size_t count_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results) {
+  return static_cast<size_t>(std::count_if(images.begin(), images.end(), [&](const auto& image) {
+    const LogEntry* entry = log.latest(image);
+    return entry != nullptr && entry->is_result == results;
+  }));
+}
+
 void visit_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results,
-                  Visit visit) {
+                  const std::function<void(const json&)>& visit) {
   for (const std::string& image : images) {
     const LogEntry* entry = log.latest(image);
     if (entry != nullptr && entry->is_result == results) visit(log.read_record(*entry));
   }
 }
-
-}  // namespace
 
 ResultsLog::ResultsLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
 
@@ -230,18 +236,6 @@ void write_run_document(std::ostream& out, const json& header,
     out << (first_record ? "[]" : "\n  ]");
   }
   out << "\n}\n";
-}
-
-json run_document(const json& header, const std::vector<std::string>& images,
-                  const ResultsLog& log) {
-  json document = header;
-  for (const bool is_results : {true, false}) {
-    json records = json::array();
-    visit_latest(images, log, is_results,
-                 [&](json record) { records.push_back(std::move(record)); });
-    document[is_results ? "results" : "errors"] = std::move(records);
-  }
-  return document;
 }
 
 }  // namespace clipxai

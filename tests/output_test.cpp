@@ -72,6 +72,19 @@ TEST_F(AtomicWrite, FailureNamesThePathAndLeavesNothing) {
   EXPECT_TRUE(entries().empty());
 }
 
+TEST_F(AtomicWrite, StreamedContentsReplaceTheFileOnlyWhenComplete) {
+  const std::string path = (dir_ / "report.html").string();
+  write_file_atomically(path, [](std::ostream& out) { out << "old page"; });
+  EXPECT_THROW(write_file_atomically(path,
+                                     [](std::ostream& out) {
+                                       out << "half a new page";
+                                       throw Error(ErrorCategory::Input, "record unreadable");
+                                     }),
+               Error);
+  EXPECT_EQ(read_file(path), "old page");
+  EXPECT_EQ(entries(), std::vector<std::string>{"report.html"});
+}
+
 using Png = ScratchDir;
 
 TEST_F(Png, KeepsRgbOrder) {

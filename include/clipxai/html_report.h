@@ -8,21 +8,31 @@
 // proportional to the token's relevance, the most relevant token fully shaded); then the errors
 // (class "error"). All text from the document — file names, prompts, messages — is HTML-escaped.
 //
-// `document` is the run's JSON document (schema in report.h). Overlay paths in it are taken
-// relative to the current directory, as the run that wrote them recorded them; prompts without
-// an overlay show a note instead. Fields missing from the document show as "–".
+// The page is made from the run's JSON document (schema in report.h). Overlay paths in it are
+// taken relative to the current directory, as the run that wrote them recorded them; prompts
+// without an overlay show a note instead. Fields missing from the document show as "–".
 #pragma once
 
+#include <functional>
+#include <ostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 namespace clipxai {
 
-// The page's HTML, for a report that will live in `report_directory`.
-std::string html_report(const nlohmann::json& document, const std::string& report_directory);
+using RecordVisitor = std::function<void(const nlohmann::json& record)>;
+// Calls the visitor with each result record (`results`) or error record of a run, in order.
+using RunRecords = std::function<void(bool results, const RecordVisitor& visit)>;
 
-// Writes html_report to `path` atomically. Throws Error(Input) when it cannot be written.
-void write_html_report(const std::string& path, const nlohmann::json& document);
+// Streams the page, for a report that will live in `report_directory`, holding one record in
+// memory at a time: `header` is the document's other members (its "model" and "method"),
+// `result_count` and `error_count` how many records `records` gives of each kind.
+void write_html_report(std::ostream& page, const nlohmann::json& header, size_t result_count,
+                       size_t error_count, const RunRecords& records,
+                       const std::string& report_directory);
+
+// The page of a document held in memory, with its "results" and "errors" arrays.
+std::string html_report(const nlohmann::json& document, const std::string& report_directory);
 
 }  // namespace clipxai

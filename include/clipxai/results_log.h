@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -91,8 +92,11 @@ bool is_complete(const LogEntry& entry, const std::vector<std::string>& prompts)
 void write_run_document(std::ostream& out, const nlohmann::json& header,
                         const std::vector<std::string>& images, const ResultsLog& log);
 
-// The same document in memory (for the HTML report); its size grows with the run.
-nlohmann::json run_document(const nlohmann::json& header, const std::vector<std::string>& images,
-                            const ResultsLog& log);
+// How many of `images` have a latest record that is a result (`results`) or an error record.
+size_t count_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results);
+
+// Calls `visit` with each of those records, in the order of `images`, one in memory at a time.
+void visit_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results,
+                  const std::function<void(const nlohmann::json&)>& visit);
 
 }  // namespace clipxai
