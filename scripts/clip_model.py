@@ -129,15 +129,17 @@ class VisionTransformer(nn.Module):
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        x, attentions = self.transformer(self.embed(x), None)
+        return self.ln_post(x[:, 0, :]) @ self.proj, attentions
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, 3, R, R] -> token states [B, 1 + G*G, W] after ln_pre, class token first."""
         x = self.conv1(x)  # [B, W, G, G]
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # [B, G*G, W]
         cls = self.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype,
                                                              device=x.device)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
-        x = self.ln_pre(x)
-        x, attentions = self.transformer(x, None)
-        x = self.ln_post(x[:, 0, :])
-        return x @ self.proj, attentions
+        return self.ln_pre(x)
 
 
 class CLIP(nn.Module):
@@ -210,6 +212,23 @@ class CLIP(nn.Module):
         """image: [B, 3, R, R] normalised. Returns features [B, E] (and the per-layer probs)."""
         features, attentions = self.visual(image.type(self.dtype))
         return (features, attentions) if return_attention else features
+
+    def encode_image_and_patches(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Image features [B, E] and dense patch features [B, G*G, E] from one pass of the tower.
+        Dense features as MaskCLIP reads them: each patch's value in the last block through
+        out_proj, ln_post and proj, the path by which a patch reaches the class token."""
+        visual = self.visual
+        x = visual.embed(image.type(self.dtype))
+        blocks = visual.transformer.resblocks
+        for block in blocks[:-1]:
+            x, _ = block(x, None)
+        last = blocks[-1]
+        out, _ = last(x, None)
+        features = visual.ln_post(out[:, 0]) @ visual.proj
+        width = x.shape[-1]
+        values = F.linear(last.ln_1(x[:, 1:]), last.attn.in_proj_weight[2 * width:],
+                          last.attn.in_proj_bias[2 * width:])
+        return features, visual.ln_post(last.attn.out_proj(values)) @ visual.proj
 
     def encode_text(self, text: torch.Tensor, return_attention: bool = False):
         """text: [B, L] token ids, EOT the highest id, L <= context_length. Returns features [B, E]

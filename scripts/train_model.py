@@ -3,21 +3,28 @@
 Data: every step renders `--batch` fresh scenes (render_scenes.py "train" style, seeds
 step * batch + i, so a resumed run sees exactly the data it would have seen) with a caption
 naming the objects present. Tokenizer: BPE merges learned from the captions (learn_bpe.py).
-Losses (both plain CLIP training signals, on the model's own scaled cosine logits):
+Losses (on the model's own scaled cosine logits; nothing is added to the exported model):
   contrastive  symmetric cross-entropy of scene vs caption over the batch (CLIP's loss);
   presence     zero-shot classification of each scene over every concept's prompt: for each
                object present, softmax cross-entropy against the absent concepts only
                (softplus(logsumexp(absent) - present)), so "dog" alone is a query that must
-               outrank every concept not in the picture.
+               outrank every concept not in the picture;
+  patch        dense zero-shot classification of every patch over the concept prompts and a
+               background class (a training-only logit), against the share of the patch each
+               object's visible mask covers. A patch's feature is read as MaskCLIP reads dense
+               CLIP features: its value in the last block through out_proj, ln_post and proj,
+               the path by which the patch reaches the class token. Without it the model learned
+               what is in a scene far faster than where (pointing game ~0.5 after 96 minutes).
 Checkpoints go to --run-dir every --checkpoint-every steps; --resume continues from the last.
 At the end the model is exported (fp16 as OpenAI's files) with config.json and the vocabulary,
 and the model card (without metrics; eval_model.py --card adds them) is written beside it.
 
-    nohup /usr/bin/python3 scripts/train_model.py --run-dir /work/run/train --steps 6000 --minutes 96 \
-        --archive models/clipxai-emoji-vit.pt > /work/run/train.log 2>&1 &
+    nohup /usr/bin/python3 scripts/train_model.py --run-dir /work/run/train --steps 100000 \
+        --minutes 115 --threads 2 --archive models/clipxai-emoji-vit.pt > /work/run/train.log 2>&1 &
     # later, to continue (or to extend the budget with a larger --minutes): add --resume
 One intra-op thread by default: on a 2-core machine shared with compilers, two threads spin-wait
-on each other and ran 5-7x slower in measurements; rendering runs in one DataLoader worker.
+on each other and ran 5-7x slower in measurements; with the machine to itself, --threads 2
+gives ~1.5 s a step. Rendering runs in one DataLoader worker.
 """
 
 import argparse
@@ -52,6 +59,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=150)
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--presence-weight", type=float, default=1.0)
+    parser.add_argument("--patch-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint-every", type=int, default=100)
@@ -82,10 +90,25 @@ def learning_rate(step: int, train_seconds: float, args) -> float:
     return args.lr * warmup * 0.5 * (1 + math.cos(math.pi * progress(step, train_seconds, args)))
 
 
+def patch_targets(scene, grid: int) -> torch.Tensor:
+    """[G*G, C + 1]: the share of each patch that each concept's visible mask covers, the rest
+    (last column) background."""
+    resolution = scene.objects[0].mask.shape[0]
+    patch = resolution // grid
+    shares = torch.zeros(grid * grid, len(emoji_concepts.NAMES) + 1)
+    for obj in scene.objects:
+        cover = obj.mask.reshape(grid, patch, grid, patch).mean(axis=(1, 3)).reshape(-1)
+        shares[:, emoji_concepts.INDEX[obj.concept]] += torch.from_numpy(cover).float()
+    shares[:, -1] = (1 - shares[:, :-1].sum(dim=1)).clamp(min=0)
+    return shares
+
+
 def make_batch(atlas, tokenizer, step: int, args):
-    """Scenes, their captions' tokens and the multi-hot concept targets of one step."""
-    scenes, captions = [], []
+    """Scenes, their captions' tokens, the multi-hot concept targets and the patch targets of
+    one step."""
+    scenes, captions, patches = [], [], []
     targets = torch.zeros(args.batch, len(emoji_concepts.NAMES))
+    grid = ARCHITECTURE["image_resolution"] // ARCHITECTURE["vision_patch_size"]
     for i in range(args.batch):
         seed = step * args.batch + i
         scene = render_scenes.render_scene(atlas, seed, ARCHITECTURE["image_resolution"], "train")
@@ -96,8 +119,10 @@ def make_batch(atlas, tokenizer, step: int, args):
         for name in names:
             targets[i, emoji_concepts.INDEX[name]] = 1
         scenes.append(scene.image)
+        patches.append(patch_targets(scene, grid))
     images = eval_model.to_tensor(scenes, clip_model.OPENAI_IMAGE_MEAN, clip_model.OPENAI_IMAGE_STD)
-    return images, tokenizer.tokenize(captions, ARCHITECTURE["context_length"], trim=True), targets
+    captions = tokenizer.tokenize(captions, ARCHITECTURE["context_length"], trim=True)
+    return images, captions, targets, torch.stack(patches)
 
 
 class SceneBatches(torch.utils.data.Dataset):
@@ -132,6 +157,25 @@ def concept_prompts(step: int):
     return prompts
 
 
+def losses(model, background_logit, images, captions, prompts, targets, patch_shares) -> dict:
+    """The three training losses of one batch (see the module docstring)."""
+    scale = model.logit_scale.exp()
+    image_features, patch_features = model.encode_image_and_patches(images)
+    image_features = F.normalize(image_features, dim=-1)
+    caption_features = F.normalize(model.encode_text(captions), dim=-1)
+    prompt_features = F.normalize(model.encode_text(prompts), dim=-1)
+    logits = scale * image_features @ caption_features.t()
+    labels = torch.arange(logits.shape[0])
+    contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+    concept_logits = scale * image_features @ prompt_features.t()
+    absent = torch.logsumexp(concept_logits.masked_fill(targets.bool(), float("-inf")), dim=1, keepdim=True)
+    presence = (F.softplus(absent - concept_logits) * targets).sum() / targets.sum()
+    patch_logits = scale * F.normalize(patch_features, dim=-1) @ prompt_features.t()
+    patch_logits = torch.cat([patch_logits, background_logit.expand(*patch_logits.shape[:2], 1)], dim=-1)
+    patch = -(patch_shares * F.log_softmax(patch_logits, dim=-1)).sum(dim=-1).mean()
+    return {"contrastive": contrastive, "presence": presence, "patch": patch}
+
+
 def build(args, vocab_size: int):
     torch.manual_seed(args.seed)
     model = clip_model.CLIP(
@@ -141,7 +185,9 @@ def build(args, vocab_size: int):
         vocab_size=vocab_size, transformer_width=args.text_width, transformer_heads=args.text_width // 64,
         transformer_layers=args.text_layers, vision_heads=args.vision_width // 64,
         activation=ARCHITECTURE["activation"])
-    decay, no_decay = [], []
+    # The background class's logit in the patch loss: a training-only parameter, not exported.
+    background_logit = torch.nn.Parameter(torch.zeros(()))
+    decay, no_decay = [], [background_logit]
     for name, param in model.named_parameters():
         is_matrix = param.ndim >= 2 and "embedding" not in name
         (decay if is_matrix else no_decay).append(param)
@@ -149,7 +195,7 @@ def build(args, vocab_size: int):
         [{"params": decay, "weight_decay": args.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
-    return model, optimizer
+    return model, background_logit, optimizer
 
 
 def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) -> dict:
@@ -171,11 +217,15 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
             "data": "scripts/render_scenes.py 'train' style, scene seeds [0, steps*batch); 1-4 emoji at "
                     "15-60% of the side on flat/gradient/noise/stripes/skimage-photo backgrounds, mild "
                     "blur and colour jitter; captions from emoji_concepts.py templates",
+            "patch_weight": args.patch_weight,
             "losses": "CLIP contrastive (scene vs caption) + presence_weight * mean over present objects of "
-                      "softplus(logsumexp(logits of absent concept prompts) - logit of the object's prompt)",
+                      "softplus(logsumexp(logits of absent concept prompts) - logit of the object's prompt) + "
+                      "patch_weight * cross-entropy of each patch's MaskCLIP-style dense feature (last block's "
+                      "value through out_proj, ln_post, proj) over the concept prompts and a background logit, "
+                      "against the share of the patch each object's visible mask covers",
             "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
             "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
-                       "--seed %d" % (args.steps, args.minutes, args.batch, args.seed),
+                       "--seed %d --threads %d" % (args.steps, args.minutes, args.batch, args.seed, args.threads),
         },
     }
 
@@ -194,11 +244,12 @@ def main():
         with open(vocab_path, "wb") as f:
             f.write(vocab)
     tokenizer = learn_bpe.SimpleTokenizer(vocab)
-    model, optimizer = build(args, tokenizer.vocab_size)
+    model, background_logit, optimizer = build(args, tokenizer.vocab_size)
     step, train_seconds = 0, 0.0
     if args.resume:
         state = torch.load(checkpoint_path)
         model.load_state_dict(state["model"])
+        background_logit.data.copy_(state["background_logit"])
         optimizer.load_state_dict(state["optimizer"])
         step, train_seconds = state["step"], state["train_seconds"]
         print(f"resumed at step {step}", flush=True)
@@ -211,20 +262,12 @@ def main():
                                           sampler=range(step, args.steps), num_workers=1,
                                           worker_init_fn=render_worker_init, prefetch_factor=4)
     last = time.time()
-    for images, captions, targets in batches:
+    for images, captions, targets, patch_shares in batches:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, train_seconds, args)
         prompts = tokenizer.tokenize(concept_prompts(step), ARCHITECTURE["context_length"], trim=True)
-        image_features = F.normalize(model.encode_image(images), dim=-1)
-        caption_features = F.normalize(model.encode_text(captions), dim=-1)
-        prompt_features = F.normalize(model.encode_text(prompts), dim=-1)
-        logits = model.logit_scale.exp() * image_features @ caption_features.t()
-        labels = torch.arange(args.batch)
-        contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
-        concept_logits = model.logit_scale.exp() * image_features @ prompt_features.t()
-        absent = torch.logsumexp(concept_logits.masked_fill(targets.bool(), float("-inf")), dim=1, keepdim=True)
-        presence_loss = (F.softplus(absent - concept_logits) * targets).sum() / targets.sum()
-        loss = contrastive + args.presence_weight * presence_loss
+        parts = losses(model, background_logit, images, captions, prompts, targets, patch_shares)
+        loss = parts["contrastive"] + args.presence_weight * parts["presence"] + args.patch_weight * parts["patch"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -236,12 +279,12 @@ def main():
         train_seconds += now - last
         last = now
         if step % 10 == 0:
-            print(f"step {step} loss {loss.item():.3f} contrastive {contrastive.item():.3f} presence "
-                  f"{presence_loss.item():.3f} scale {model.logit_scale.exp().item():.1f} "
+            print(f"step {step} loss {loss.item():.3f} " + " ".join(f"{k} {v.item():.3f}" for k, v in parts.items()) +
+                  f" scale {model.logit_scale.exp().item():.1f} "
                   f"lr {optimizer.param_groups[0]['lr']:.2e} {train_seconds / 60:.1f} min", flush=True)
         finished = progress(step, train_seconds, args) >= 1.0
         if step % args.checkpoint_every == 0 or finished:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "train_seconds": train_seconds,
+            torch.save({"model": model.state_dict(), "background_logit": background_logit.detach(), "optimizer": optimizer.state_dict(), "step": step, "train_seconds": train_seconds,
                         "args": vars(args)}, checkpoint_path + ".tmp")
             os.replace(checkpoint_path + ".tmp", checkpoint_path)
         if step % args.eval_every == 0 or finished:
