@@ -62,20 +62,24 @@ void write_indented(std::ostream& out, const std::string& text, int depth) {
   }
 }
 
+// The latest entry for `image` when it is a result (`results`) or an error record, else nullptr.
+const LogEntry* latest_of_kind(const ResultsLog& log, const std::string& image, bool results) {
+  const LogEntry* entry = log.latest(image);
+  return entry != nullptr && entry->is_result == results ? entry : nullptr;
+}
+
 }  // namespace
 
 size_t count_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results) {
   return static_cast<size_t>(std::count_if(images.begin(), images.end(), [&](const auto& image) {
-    const LogEntry* entry = log.latest(image);
-    return entry != nullptr && entry->is_result == results;
+    return latest_of_kind(log, image, results) != nullptr;
   }));
 }
 
 void visit_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results,
                   const std::function<void(const json&)>& visit) {
   for (const std::string& image : images) {
-    const LogEntry* entry = log.latest(image);
-    if (entry != nullptr && entry->is_result == results) visit(log.read_record(*entry));
+    if (const LogEntry* entry = latest_of_kind(log, image, results)) visit(log.read_record(*entry));
   }
 }
 
