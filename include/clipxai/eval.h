@@ -106,7 +106,8 @@ struct EvalOptions {
   std::vector<int> start_layers{-1};
   CropMode crop = CropMode::Center;
   torch::Device device = torch::kCPU;
-  // Progress over the manifest's images (progress.h), on `progress_out` (required unless Quiet).
+  // Progress over the manifest's images (progress.h), on `progress_out` (standard error when
+  // null).
   ProgressStyle progress = ProgressStyle::Quiet;
   std::ostream* progress_out = nullptr;
 };
