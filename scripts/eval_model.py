@@ -152,7 +152,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("archive")
     parser.add_argument("--scenes", type=int, default=300, help="scenes per family")
-    parser.add_argument("--card", help="model card JSON whose \"metrics\" to fill in")
+    parser.add_argument("--card", help="model card JSON whose \"metrics\" to fill in (other metrics kept)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -160,11 +160,11 @@ def main():
     if args.card:
         with open(args.card) as f:
             card = json.load(f)
-        card["metrics"] = {
+        card.setdefault("metrics", {}).update({
             "method": "Chefer relevance, last vision layer only, CLS row (Python reference, scripts/eval_model.py)",
             "held_out_2_to_4_objects": results["held_out"],
             "independent_layouts_backgrounds": results["independent"],
-        }
+        })
         with open(args.card, "w") as f:
             json.dump(card, f, indent=1, ensure_ascii=False)
             f.write("\n")
