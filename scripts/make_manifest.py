@@ -12,6 +12,10 @@ The scenes are exactly those scripts/eval_model.py measures, so Python and C++ n
     /usr/bin/python3 scripts/make_manifest.py held_out /tmp/grounding/held_out.json --count 500
     /usr/bin/python3 scripts/make_manifest.py independent /tmp/grounding/independent.json --count 500
     /usr/bin/python3 scripts/make_manifest.py examples examples/manifest.json
+    /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/demo.json --count 100
+
+"demo" renders the first example's concepts (girl, boy, desktop computer) the way examples/ is
+rendered, seeds 0..count-1: how often the README's demo works on scenes not picked by eye.
 """
 
 import argparse
@@ -33,6 +37,12 @@ EXAMPLES = [
     ("car_tree_sun", ["car", "tree", "sun"], 3),
     ("elephant_guitar", ["elephant", "guitar"], 6),
 ]
+
+
+def example_scene(atlas, stem: str, concepts, seed: int):
+    """(stem, scene, prompts) of an example: an "independent" scene of the given concepts."""
+    scene = render_scenes.render_scene(atlas, seed, RESOLUTION, "independent", concepts=concepts, augment=False)
+    return stem, scene, eval_model.scene_prompts(scene, seed)
 
 
 def object_entry(obj, mask_path, manifest_dir):
@@ -61,7 +71,7 @@ def write_manifest(path: str, scenes, image_dir: str, with_masks: bool):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("family", choices=["held_out", "independent", "examples"])
+    parser.add_argument("family", choices=["held_out", "independent", "examples", "demo"])
     parser.add_argument("manifest", help="JSON file to write")
     parser.add_argument("--images", help="directory for the PNGs (default: beside the manifest, "
                                          "in a folder named after it)")
@@ -71,15 +81,15 @@ def main():
     atlas = render_scenes.EmojiAtlas()
     manifest_dir = os.path.dirname(os.path.abspath(args.manifest))
     if args.family == "examples":
-        image_dir = args.images or manifest_dir
-        scenes = []
-        for stem, concepts, seed in EXAMPLES:
-            scene = render_scenes.render_scene(atlas, seed, RESOLUTION, "independent", concepts=concepts,
-                                               augment=False)
-            scenes.append((stem, scene, eval_model.scene_prompts(scene, seed)))
-        write_manifest(args.manifest, scenes, image_dir, with_masks=False)
+        scenes = [example_scene(atlas, stem, concepts, seed) for stem, concepts, seed in EXAMPLES]
+        write_manifest(args.manifest, scenes, args.images or manifest_dir, with_masks=False)
         return
     image_dir = args.images or os.path.splitext(os.path.abspath(args.manifest))[0]
+    if args.family == "demo":
+        stem, concepts, _ = EXAMPLES[0]
+        scenes = (example_scene(atlas, f"{stem}_{seed}", concepts, seed) for seed in range(args.count))
+        write_manifest(args.manifest, scenes, image_dir, with_masks=not args.no_masks)
+        return
     scenes = ((f"{args.family}_{seed}", scene, eval_model.scene_prompts(scene, seed))
               for seed, scene in eval_model.held_out_scenes(atlas, args.family, args.count, RESOLUTION))
     write_manifest(args.manifest, scenes, image_dir, with_masks=not args.no_masks)
