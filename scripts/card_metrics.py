@@ -67,6 +67,16 @@ def summary(report: dict, sizes: dict) -> dict:
             "objects": len(rows), "images": report["images"], "by_object_size": by_size}
 
 
+def update_card_metrics(card_path: str, metrics: dict):
+    """Merges `metrics` into the model card's "metrics", keeping its other entries."""
+    with open(card_path) as f:
+        card = json.load(f)
+    card.setdefault("metrics", {}).update(metrics)
+    with open(card_path, "w") as f:
+        json.dump(card, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clipxai", required=True, help="the clipxai binary")
@@ -82,12 +92,7 @@ def main():
         print(name, json.dumps({k: v for k, v in metrics[name].items() if k != "by_object_size"}), flush=True)
         for label, row in metrics[name]["by_object_size"].items():
             print(f"  size {label}: {json.dumps(row)}", flush=True)
-    with open(args.card) as f:
-        card = json.load(f)
-    card.setdefault("metrics", {})["cpp_clipxai_eval"] = metrics
-    with open(args.card, "w") as f:
-        json.dump(card, f, indent=1, ensure_ascii=False)
-        f.write("\n")
+    update_card_metrics(args.card, {"cpp_clipxai_eval": metrics})
 
 
 if __name__ == "__main__":

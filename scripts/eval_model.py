@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import card_metrics
 import clip_model
 import emoji_concepts
 import learn_bpe
@@ -158,16 +159,11 @@ def main():
     torch.set_num_threads(args.threads)
     results = evaluate_archive(args.archive, args.scenes)
     if args.card:
-        with open(args.card) as f:
-            card = json.load(f)
-        card.setdefault("metrics", {}).update({
+        card_metrics.update_card_metrics(args.card, {
             "method": "Chefer relevance, last vision layer only, CLS row (Python reference, scripts/eval_model.py)",
             "held_out_2_to_4_objects": results["held_out"],
             "independent_layouts_backgrounds": results["independent"],
         })
-        with open(args.card, "w") as f:
-            json.dump(card, f, indent=1, ensure_ascii=False)
-            f.write("\n")
 
 
 if __name__ == "__main__":

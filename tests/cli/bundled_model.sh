@@ -31,11 +31,9 @@ check(len(open("console.txt").read().splitlines()) == 3, "three console lines")
 # not: a measured weakness of the model on this trio, which the README and model card state).
 manifest = json.load(open(sys.argv[1]))
 boxes = {o["text"]: o["box"] for o in manifest["images"][0]["objects"]}
-for prompt in prompts:
-    if prompt["text"] == "desktop computer":
-        x, y = prompt["peak"]
-        x0, y0, x1, y1 = boxes[prompt["text"]]
-        check(x0 <= x < x1 and y0 <= y < y1, f"{prompt['text']}: peak {prompt['peak']} outside {boxes[prompt['text']]}")
+x, y = next(p["peak"] for p in prompts if p["text"] == "desktop computer")
+x0, y0, x1, y1 = boxes["desktop computer"]
+check(x0 <= x < x1 and y0 <= y < y1, f"desktop computer: peak {[x, y]} outside {boxes['desktop computer']}")
 
 evaluation = json.load(open("eval.json"))
 objects = sum(len(image["objects"]) for image in manifest["images"])
