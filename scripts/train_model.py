@@ -64,6 +64,8 @@ def parse_args():
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--presence-weight", type=float, default=1.0)
     parser.add_argument("--patch-weight", type=float, default=1.0)
+    parser.add_argument("--lookalike-share", type=float, default=0.25,
+                        help="share of scenes holding 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=default_precision(),
@@ -121,6 +123,24 @@ def patch_targets(scene, grid: int) -> torch.Tensor:
     return shares
 
 
+def scene_concepts(atlas, seed: int, lookalike_share: float):
+    """The concepts of training scene `seed`: None (render_scene draws 1-4 at random) or, for
+    --lookalike-share of the seeds, 2-3 members of one look-alike group (people at least half the
+    time: their faces differ only by hair and age) and other concepts up to 4 objects, in random
+    drawing order."""
+    rng = random.Random(seed ^ 0x100CA1)
+    if rng.random() >= lookalike_share:
+        return None
+    groups = sorted(emoji_concepts.LOOKALIKE_GROUPS)
+    group = "people" if rng.random() < 0.5 else groups[rng.randrange(len(groups))]
+    members = emoji_concepts.LOOKALIKE_GROUPS[group]
+    concepts = rng.sample(members, 2 if rng.random() < 0.7 else 3)
+    others = [n for n in atlas.names if n not in concepts]
+    concepts += rng.sample(others, rng.randint(0, 4 - len(concepts)))
+    rng.shuffle(concepts)
+    return concepts
+
+
 def make_batch(atlas, tokenizer, step: int, args):
     """Scenes, their captions' tokens, the multi-hot concept targets and the patch targets of
     one step."""
@@ -129,7 +149,8 @@ def make_batch(atlas, tokenizer, step: int, args):
     grid = ARCHITECTURE["image_resolution"] // ARCHITECTURE["vision_patch_size"]
     for i in range(args.batch):
         seed = step * args.batch + i
-        scene = render_scenes.render_scene(atlas, seed, ARCHITECTURE["image_resolution"], "train")
+        scene = render_scenes.render_scene(atlas, seed, ARCHITECTURE["image_resolution"], "train",
+                                           concepts=scene_concepts(atlas, seed, args.lookalike_share))
         names = [o.concept for o in scene.objects]
         rng = random.Random(seed ^ 0x5EED)
         rng.shuffle(names)
@@ -237,7 +258,9 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
             "image_std": clip_model.OPENAI_IMAGE_STD,
             "data": "scripts/render_scenes.py 'train' style, scene seeds [0, steps*batch); 1-4 emoji at "
                     "15-60% of the side on flat/gradient/noise/stripes/skimage-photo backgrounds, mild "
-                    "blur and colour jitter; captions from emoji_concepts.py templates",
+                    "blur and colour jitter; captions from emoji_concepts.py templates; lookalike_share of the scenes "
+                    "hold 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group (people in half of them)",
+            "lookalike_share": args.lookalike_share,
             "patch_weight": args.patch_weight,
             "losses": "CLIP contrastive (scene vs caption) + presence_weight * mean over present objects of "
                       "softplus(logsumexp(logits of absent concept prompts) - logit of the object's prompt) + "
@@ -246,8 +269,9 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
                       "against the share of the patch each object's visible mask covers",
             "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
             "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
-                       "--seed %d --threads %d --precision %s" % (args.steps, args.minutes, args.batch, args.seed, args.threads,
-                                                       args.precision),
+                       "--seed %d --threads %d --precision %s --lookalike-share %g" % (
+                           args.steps, args.minutes, args.batch, args.seed, args.threads, args.precision,
+                           args.lookalike_share),
         },
     }
 
