@@ -71,7 +71,8 @@ int run_eval_command(const EvalCommandOptions& options) {
       write_file_atomically(options.json_path, document);
     }
   }
-  return kExitOk;
+  // As in a batch run: the others are measured, but a CI job must notice the failed images.
+  return report.errors.empty() ? kExitOk : kExitUsageOrInput;
 }
 
 }  // namespace clipxai

@@ -421,6 +421,7 @@ EvalReport run_eval(const EvalOptions& options) {
     } catch (const Error& error) {
       if (error.category() != ErrorCategory::Input) throw;
       report.errors.push_back({manifest.images[i].image, error.category(), error.what()});
+      progress.note(std::string("clipxai: ") + error.what());
     }
     progress.update(i + 1, report.errors.size());
   }

@@ -15,7 +15,8 @@
 //   text are measured as one, with the union of their regions (a map for "dog" may point at
 //   either dog). An object that is not prompted is not measured but still counts as present.
 // Unknown keys are ignored. An image or mask that cannot be read, or a box or mask that leaves no
-// object pixel inside the image, is recorded as that image's error and the run goes on.
+// object pixel inside the image, is recorded as that image's error (and its message goes to the
+// progress stream, even when quiet) and the run goes on; `clipxai eval` then exits 2.
 //
 // Settings: each a vision start layer (relevance.h: -1 = last layer only, the notebook's default;
 // 0 = every layer). Every image is explained once per setting.

@@ -61,6 +61,21 @@ expect_failure 2 TEXT "${explain[@]}" "$TMP/good.png"
 expect_failure 2 "no command"
 expect_failure 2 frobnicate frobnicate
 
+# A benchmark whose image fails still measures the others, and says so in its exit code, as a
+# batch run does.
+cat >"$TMP/manifest.json" <<'EOF2'
+{"images": [
+  {"image": "good.png", "prompts": ["a dog", "a cat"], "objects": [{"text": "a dog", "box": [0, 0, 20, 15]}]},
+  {"image": "good.png", "prompts": ["a dog", "a cat"],
+   "objects": [{"text": "a cat", "box": [0, 0, 20, 15], "mask": "missing_mask.png"}]}]}
+EOF2
+expect_failure 2 missing_mask.png eval --quiet --model "$MODEL" --json "$TMP/eval.json" "$TMP/manifest.json"
+"$PY" - "$TMP/eval.json" <<'EOF2'
+import json, sys
+report = json.load(open(sys.argv[1]))
+assert report["failed_images"] == 1 and report["settings"][0]["objects"] == 1, report
+EOF2
+
 # Failed runs leave no partial or temporary files behind.
 [ -z "$(find "$TMP/out" -name '*.tmp*' 2>/dev/null)" ] || fail "temporary files left in $TMP/out"
 echo "bad inputs: ok"
