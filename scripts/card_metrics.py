@@ -1,7 +1,9 @@
 """Measures a model with `clipxai eval` on grounding manifests and writes the numbers into its
 model card, under "metrics" -> "cpp_clipxai_eval": per family the default setting's pointing game
-(peak in the mask, in the box), energy, mIoU and named-concept-first-vs-absent, and the same by
-object size (longest box side / image side), where the model's limits show.
+(peak in the mask, in the box), energy, mIoU, named-concept-first-vs-absent and the share of
+images whose every object has its peak in its box; the same by object size (longest box side /
+image side), where the model's limits show, and by concept for families of at most
+BY_CONCEPT_LIMIT concepts (such as the README demo's three).
 
     /usr/bin/python3 scripts/make_manifest.py held_out /tmp/grounding/held_out.json --count 500
     /usr/bin/python3 scripts/make_manifest.py independent /tmp/grounding/independent.json --count 500
@@ -21,6 +23,7 @@ from PIL import Image
 
 SIZE_BINS = [(0.0, 0.2, "<0.2"), (0.2, 0.3, "0.2-0.3"), (0.3, 0.4, "0.3-0.4"), (0.4, 0.5, "0.4-0.5"),
              (0.5, float("inf"), "0.5+")]
+BY_CONCEPT_LIMIT = 8
 
 
 def run_eval(clipxai: str, model: str, manifest: str, threads: int) -> dict:
@@ -52,19 +55,30 @@ def share(rows: list, key: str) -> float:
     return round(sum(bool(r[key]) for r in rows) / len(rows), 3)
 
 
+def breakdown(rows: list) -> dict:
+    return {"objects": len(rows), "pointing_box": share(rows, "pointing_box"),
+            "top1_vs_absent": share(rows, "top1_vs_absent")}
+
+
 def summary(report: dict, sizes: dict) -> dict:
     setting = report["settings"][0]  # the default method: eval without --start-layer
     rows = setting["per_object"]
-    by_size = {}
+    by_image = {}
+    for r in rows:
+        by_image.setdefault(r["image"], []).append(bool(r["pointing_box"]))
+    result = {"setting": setting["label"], "pointing_mask": share(rows, "pointing"),
+              "pointing_box": share(rows, "pointing_box"), "energy": round(setting["energy"], 3),
+              "miou": round(setting["miou"], 3), "top1_vs_absent": share(rows, "top1_vs_absent"),
+              "images_all_pointing_box": round(sum(all(hits) for hits in by_image.values()) / len(by_image), 3),
+              "objects": len(rows), "images": report["images"], "by_object_size": {}}
     for low, high, label in SIZE_BINS:
         selected = [r for r in rows if low <= sizes[(os.path.normpath(r["image"]), r["text"])] < high]
         if selected:
-            by_size[label] = {"objects": len(selected), "pointing_box": share(selected, "pointing_box"),
-                              "top1_vs_absent": share(selected, "top1_vs_absent")}
-    return {"setting": setting["label"], "pointing_mask": share(rows, "pointing"),
-            "pointing_box": share(rows, "pointing_box"), "energy": round(setting["energy"], 3),
-            "miou": round(setting["miou"], 3), "top1_vs_absent": share(rows, "top1_vs_absent"),
-            "objects": len(rows), "images": report["images"], "by_object_size": by_size}
+            result["by_object_size"][label] = breakdown(selected)
+    concepts = sorted({r["text"] for r in rows})
+    if len(concepts) <= BY_CONCEPT_LIMIT:
+        result["by_concept"] = {c: breakdown([r for r in rows if r["text"] == c]) for c in concepts}
+    return result
 
 
 def update_card_metrics(card_path: str, metrics: dict):
@@ -89,9 +103,11 @@ def main():
     for family in args.families:
         name, manifest = family.split("=", 1)
         metrics[name] = summary(run_eval(args.clipxai, args.model, manifest, args.threads), object_sizes(manifest))
-        print(name, json.dumps({k: v for k, v in metrics[name].items() if k != "by_object_size"}), flush=True)
+        print(name, json.dumps({k: v for k, v in metrics[name].items() if not k.startswith("by_")}), flush=True)
         for label, row in metrics[name]["by_object_size"].items():
             print(f"  size {label}: {json.dumps(row)}", flush=True)
+        for label, row in metrics[name].get("by_concept", {}).items():
+            print(f"  concept {label}: {json.dumps(row)}", flush=True)
     update_card_metrics(args.card, {"cpp_clipxai_eval": metrics})
 
 
