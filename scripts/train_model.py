@@ -2,7 +2,8 @@
 
 Data: every step renders `--batch` fresh scenes (render_scenes.py "train" style, seeds
 step * batch + i, so a resumed run sees exactly the data it would have seen) with a caption
-naming the objects present. Tokenizer: BPE merges learned from the captions (learn_bpe.py).
+naming the objects present; --lookalike-share of them hold several concepts drawn alike (girl
+and boy, dog and cat: emoji_concepts.LOOKALIKE_GROUPS), which random draws seldom pair. Tokenizer: BPE merges learned from the captions (learn_bpe.py).
 Losses (on the model's own scaled cosine logits; nothing is added to the exported model):
   contrastive  symmetric cross-entropy of scene vs caption over the batch (CLIP's loss);
   presence     zero-shot classification of each scene over every concept's prompt: for each
