@@ -71,7 +71,7 @@ INDEX = {name: i for i, name in enumerate(NAMES)}
 
 # Concepts drawn alike (the same yellow face with other hair, the same animal-face layout, ...). Random
 # scenes rarely hold two of a group, yet a user's "girl" and "boy" in one picture is the demo case:
-# train_model.py mixes scenes with several members of one group into its stream.
+# train_model.py --lookalike-share mixes scenes with several members of one group into its stream.
 LOOKALIKE_GROUPS = {
     "people": ["girl", "boy", "man", "woman", "baby", "police officer", "construction worker", "cook",
                "astronaut", "santa"],
