@@ -264,7 +264,7 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
             "data": "scripts/render_scenes.py 'train' style, scene seeds [0, steps*batch); 1-4 emoji at "
                     "15-60% of the side on flat/gradient/noise/stripes/skimage-photo backgrounds, mild "
                     "blur and colour jitter; captions from emoji_concepts.py templates; lookalike_share of the scenes "
-                    "hold 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group (people in half of them)",
+                    "hold 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group (people in at least half of them)",
             "lookalike_share": args.lookalike_share,
             "patch_weight": args.patch_weight,
             "losses": "CLIP contrastive (scene vs caption) + presence_weight * mean over present objects of "
