@@ -71,6 +71,9 @@ def parse_args():
     # bundled model is trained without (see its card's notes).
     parser.add_argument("--lookalike-share", type=float, default=0.0,
                         help="share of scenes holding 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group")
+    parser.add_argument("--lookalike-from-step", type=int, default=0,
+                        help="--lookalike-share applies from this step on (a late phase; the stream before it "
+                             "is the plain one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=default_precision(),
@@ -154,8 +157,9 @@ def make_batch(atlas, tokenizer, step: int, args):
     grid = ARCHITECTURE["image_resolution"] // ARCHITECTURE["vision_patch_size"]
     for i in range(args.batch):
         seed = step * args.batch + i
+        share = args.lookalike_share if step >= args.lookalike_from_step else 0.0
         scene = render_scenes.render_scene(atlas, seed, ARCHITECTURE["image_resolution"], "train",
-                                           concepts=scene_concepts(atlas, seed, args.lookalike_share))
+                                           concepts=scene_concepts(atlas, seed, share))
         names = [o.concept for o in scene.objects]
         rng = random.Random(seed ^ 0x5EED)
         rng.shuffle(names)
@@ -265,7 +269,7 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
                     "15-60% of the side on flat/gradient/noise/stripes/skimage-photo backgrounds, mild "
                     "blur and colour jitter; captions from emoji_concepts.py templates; lookalike_share of the scenes "
                     "hold 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group (people in at least half of them)",
-            "lookalike_share": args.lookalike_share,
+            "lookalike_share": args.lookalike_share, "lookalike_from_step": args.lookalike_from_step,
             "patch_weight": args.patch_weight,
             "losses": "CLIP contrastive (scene vs caption) + presence_weight * mean over present objects of "
                       "softplus(logsumexp(logits of absent concept prompts) - logit of the object's prompt) + "
@@ -274,9 +278,9 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
                       "against the share of the patch each object's visible mask covers",
             "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
             "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
-                       "--seed %d --threads %d --precision %s --lookalike-share %g" % (
+                       "--seed %d --threads %d --precision %s --lookalike-share %g --lookalike-from-step %d" % (
                            args.steps, args.minutes, args.batch, args.seed, args.threads, args.precision,
-                           args.lookalike_share),
+                           args.lookalike_share, args.lookalike_from_step),
         },
     }
 
