@@ -12,7 +12,7 @@ The scenes are exactly those scripts/eval_model.py measures, so Python and C++ n
     /usr/bin/python3 scripts/make_manifest.py held_out /tmp/grounding/held_out.json --count 500
     /usr/bin/python3 scripts/make_manifest.py independent /tmp/grounding/independent.json --count 500
     /usr/bin/python3 scripts/make_manifest.py examples examples/manifest.json
-    /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/demo.json --count 100
+    /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/demo.json --count 200
 
 "demo" renders the first example's concepts (girl, boy, desktop computer) the way examples/ is
 rendered, seeds 0..count-1: how often the README's demo works on scenes not picked by eye.

@@ -155,9 +155,9 @@ def make_batch(atlas, tokenizer, step: int, args):
     scenes, captions, patches = [], [], []
     targets = torch.zeros(args.batch, len(emoji_concepts.NAMES))
     grid = ARCHITECTURE["image_resolution"] // ARCHITECTURE["vision_patch_size"]
+    share = args.lookalike_share if step >= args.lookalike_from_step else 0.0
     for i in range(args.batch):
         seed = step * args.batch + i
-        share = args.lookalike_share if step >= args.lookalike_from_step else 0.0
         scene = render_scenes.render_scene(atlas, seed, ARCHITECTURE["image_resolution"], "train",
                                            concepts=scene_concepts(atlas, seed, share))
         names = [o.concept for o in scene.objects]
