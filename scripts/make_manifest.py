@@ -13,18 +13,25 @@ The scenes are exactly those scripts/eval_model.py measures, so Python and C++ n
     /usr/bin/python3 scripts/make_manifest.py independent /tmp/grounding/independent.json --count 500
     /usr/bin/python3 scripts/make_manifest.py examples examples/manifest.json
     /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/demo.json --count 200
+    /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/dog_cat_pizza.json --count 200 \
+        --concepts dog,cat,pizza
+    /usr/bin/python3 scripts/make_manifest.py trios /tmp/grounding/trios.json --count 200
 
-"demo" renders the first example's concepts (girl, boy, desktop computer) the way examples/ is
-rendered, seeds 0..count-1: how often the README's demo works on scenes not picked by eye.
+"demo" renders the first example's concepts (girl, boy, desktop computer; or --concepts) the way
+examples/ is rendered, seeds 0..count-1: how often the README's demo works on scenes not picked
+by eye. "trios" renders three concepts drawn at random for each seed the same way: what "demo"
+is to be compared with.
 """
 
 import argparse
 import json
 import os
+import random
 
 import numpy as np
 from PIL import Image
 
+import emoji_concepts
 import eval_model
 import render_scenes
 
@@ -71,12 +78,13 @@ def write_manifest(path: str, scenes, image_dir: str, with_masks: bool):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("family", choices=["held_out", "independent", "examples", "demo"])
+    parser.add_argument("family", choices=["held_out", "independent", "examples", "demo", "trios"])
     parser.add_argument("manifest", help="JSON file to write")
     parser.add_argument("--images", help="directory for the PNGs (default: beside the manifest, "
                                          "in a folder named after it)")
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--no-masks", action="store_true", help="boxes only")
+    parser.add_argument("--concepts", help="demo: comma-separated concept names (default: the first example's)")
     args = parser.parse_args()
     atlas = render_scenes.EmojiAtlas()
     manifest_dir = os.path.dirname(os.path.abspath(args.manifest))
@@ -85,13 +93,21 @@ def main():
         write_manifest(args.manifest, scenes, args.images or manifest_dir, with_masks=False)
         return
     image_dir = args.images or os.path.splitext(os.path.abspath(args.manifest))[0]
-    if args.family == "demo":
+    if args.family == "trios":
+        scenes = (example_scene(atlas, f"trios_{seed}", random.Random(seed).sample(emoji_concepts.NAMES, 3), seed)
+                  for seed in range(args.count))
+    elif args.family == "demo":
         stem, concepts, _ = EXAMPLES[0]
+        if args.concepts:
+            concepts = args.concepts.split(",")
+            unknown = sorted(set(concepts) - set(emoji_concepts.NAMES))
+            if unknown:
+                parser.error(f"--concepts: not concepts of the model: {', '.join(unknown)}")
+            stem = "_".join(c.replace(" ", "-") for c in concepts)
         scenes = (example_scene(atlas, f"{stem}_{seed}", concepts, seed) for seed in range(args.count))
-        write_manifest(args.manifest, scenes, image_dir, with_masks=not args.no_masks)
-        return
-    scenes = ((f"{args.family}_{seed}", scene, eval_model.scene_prompts(scene, seed))
-              for seed, scene in eval_model.held_out_scenes(atlas, args.family, args.count, RESOLUTION))
+    else:
+        scenes = ((f"{args.family}_{seed}", scene, eval_model.scene_prompts(scene, seed))
+                  for seed, scene in eval_model.held_out_scenes(atlas, args.family, args.count, RESOLUTION))
     write_manifest(args.manifest, scenes, image_dir, with_masks=not args.no_masks)
 
 

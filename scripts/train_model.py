@@ -67,8 +67,10 @@ def parse_args():
     parser.add_argument("--presence-weight", type=float, default=1.0)
     parser.add_argument("--patch-weight", type=float, default=1.0)
     # Measured once from scratch at 0.25 (110 min): the README demo trio's pointing rose from 0.36
-    # to 0.48 but held-out / independent pointing fell from 0.871 / 0.830 to 0.815 / 0.790, so the
-    # bundled model is trained without (see its card's notes).
+    # to 0.48 but held-out / independent pointing fell from 0.871 / 0.830 to 0.815 / 0.790; and
+    # once at 0.5 from step 6200 (118 min): the trio rose to 0.63 but dog + cat + pizza fell from
+    # 0.975 to 0.92 and random trios from 0.87 to 0.85. So the bundled model is trained without
+    # (see its card's notes).
     parser.add_argument("--lookalike-share", type=float, default=0.0,
                         help="share of scenes holding 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group")
     parser.add_argument("--lookalike-from-step", type=int, default=0,
