@@ -11,6 +11,8 @@ The scenes are exactly those scripts/eval_model.py measures, so Python and C++ n
 
     /usr/bin/python3 scripts/make_manifest.py held_out /tmp/grounding/held_out.json --count 500
     /usr/bin/python3 scripts/make_manifest.py independent /tmp/grounding/independent.json --count 500
+    /usr/bin/python3 scripts/make_manifest.py held_out /tmp/grounding/validation.json --count 500 \
+        --seed-offset 1000000
     /usr/bin/python3 scripts/make_manifest.py examples examples/manifest.json
     /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/demo.json --count 200
     /usr/bin/python3 scripts/make_manifest.py demo /tmp/grounding/dog_cat_pizza.json --count 200 \
@@ -85,6 +87,9 @@ def main():
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--no-masks", action="store_true", help="boxes only")
     parser.add_argument("--concepts", help="demo: comma-separated concept names (default: the first example's)")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="held_out, independent: start this far into the family's seeds (another split "
+                             "of the same family, e.g. for choosing settings before measuring on offset 0)")
     args = parser.parse_args()
     atlas = render_scenes.EmojiAtlas()
     manifest_dir = os.path.dirname(os.path.abspath(args.manifest))
@@ -107,7 +112,8 @@ def main():
         scenes = (example_scene(atlas, f"{stem}_{seed}", concepts, seed) for seed in range(args.count))
     else:
         scenes = ((f"{args.family}_{seed}", scene, eval_model.scene_prompts(scene, seed))
-                  for seed, scene in eval_model.held_out_scenes(atlas, args.family, args.count, RESOLUTION))
+                  for seed, scene in eval_model.held_out_scenes(atlas, args.family, args.count, RESOLUTION,
+                                                                args.seed_offset))
     write_manifest(args.manifest, scenes, image_dir, with_masks=not args.no_masks)
 
 
