@@ -91,6 +91,10 @@ def main():
                         help="held_out, independent: start this far into the family's seeds (another split "
                              "of the same family, e.g. for choosing settings before measuring on offset 0)")
     args = parser.parse_args()
+    if args.concepts and args.family != "demo":
+        parser.error("--concepts is for the demo family")
+    if args.seed_offset and args.family not in ("held_out", "independent"):
+        parser.error("--seed-offset is for the held_out and independent families")
     atlas = render_scenes.EmojiAtlas()
     manifest_dir = os.path.dirname(os.path.abspath(args.manifest))
     if args.family == "examples":
