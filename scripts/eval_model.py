@@ -1,6 +1,7 @@
 """Measures a CLIP archive on held-out emoji scenes with the Python reference of the default
-explanation: Chefer et al.'s relevance restricted to the last vision layer (as the authors' CLIP
-notebook with start_layer = -1), image map = R[CLS, patches] upsampled bilinearly to the input.
+explanation: Chefer et al.'s relevance over the vision layers from the archive's
+"relevance_start_layer" on (absent: the last layer only, as the authors' CLIP notebook with
+start_layer = -1), image map = R[CLS, patches] upsampled bilinearly to the input.
 
 Metrics, per scene family (train-style 2-4 objects; independent layouts/backgrounds):
   pointing        peak of the upsampled map inside the named object's box
@@ -17,7 +18,7 @@ import argparse
 import json
 import random
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ import card_metrics
 import clip_model
 import emoji_concepts
 import learn_bpe
+import make_reference_models
 import render_scenes
 
 # Scene seed ranges: training uses [0, 2e9); the held-out families start here.
@@ -59,8 +61,10 @@ def to_tensor(images, mean, std) -> torch.Tensor:
     return (tensor - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
-def last_layer_relevance(model: clip_model.CLIP, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Image relevance maps [K, G, G] of one image [1, 3, R, R] for K prompts, last layer only.
+def image_relevance(model: clip_model.CLIP, image: torch.Tensor, tokens: torch.Tensor,
+                    start_layer: int) -> torch.Tensor:
+    """Image relevance maps [K, G, G] of one image [1, 3, R, R] for K prompts, vision layers from
+    `start_layer` on (-1: the last only).
 
     The notebook pairs image i with text i in a batch and back-propagates the sum of the paired
     logits; each copy's gradient then only holds its own prompt's term, as here."""
@@ -71,11 +75,8 @@ def last_layer_relevance(model: clip_model.CLIP, image: torch.Tensor, tokens: to
     image_features = image_features / image_features.norm(dim=-1, keepdim=True)
     text_features = text_features / text_features.norm(dim=-1, keepdim=True)
     logits = model.logit_scale.exp() * (image_features * text_features).sum(dim=-1)
-    probs = attentions[-1]
-    grad = torch.autograd.grad(logits.sum(), [probs])[0]
-    cam = (grad * probs).clamp(min=0).mean(dim=1)  # [K, N, N]
-    relevance = torch.eye(cam.shape[-1]).unsqueeze(0) + cam  # R = I + Abar R with R = I
-    grid = round((cam.shape[-1] - 1) ** 0.5)
+    relevance = make_reference_models.rollout(logits.sum(), attentions, start_layer)
+    grid = round((relevance.shape[-1] - 1) ** 0.5)
     return relevance[:, 0, 1:].reshape(count, grid, grid).detach()
 
 
@@ -89,8 +90,9 @@ def upsample(maps: torch.Tensor, resolution: int) -> torch.Tensor:
 
 class Evaluator:
     def __init__(self, model: clip_model.CLIP, tokenizer: learn_bpe.SimpleTokenizer, mean, std,
-                 atlas: render_scenes.EmojiAtlas):
+                 atlas: render_scenes.EmojiAtlas, start_layer: int = -1):
         self.model, self.tokenizer, self.mean, self.std, self.atlas = model, tokenizer, mean, std, atlas
+        self.start_layer = start_layer
         self.resolution = model.visual.input_resolution
 
     def scenes(self, family: str, count: int):
@@ -108,7 +110,7 @@ class Evaluator:
             image = to_tensor([scene.image], self.mean, self.std)
             present = [o.concept for o in scene.objects]
             tokens = self.tokenizer.tokenize(present, model.context_length, trim=True)
-            maps = last_layer_relevance(model, image, tokens)
+            maps = image_relevance(model, image, tokens, self.start_layer)
             up = upsample(maps, self.resolution)
             with torch.no_grad():
                 features = model.encode_image(image)
@@ -136,17 +138,19 @@ class Evaluator:
         return {k: v / total for k, v in hits.items()} | {"objects": total}
 
 
-def evaluate_archive(path: str, count: int) -> Dict[str, Dict[str, float]]:
+def evaluate_archive(path: str, count: int) -> Tuple[Dict[str, Dict[str, float]], int]:
+    """Metrics per family, and the vision start layer used (the archive's relevance_start_layer)."""
     model, config, vocab = clip_model.load_archive(path)
     tokenizer = learn_bpe.SimpleTokenizer(vocab)
     evaluator = Evaluator(model, tokenizer, config.get("image_mean", clip_model.OPENAI_IMAGE_MEAN),
-                          config.get("image_std", clip_model.OPENAI_IMAGE_STD), render_scenes.EmojiAtlas())
+                          config.get("image_std", clip_model.OPENAI_IMAGE_STD), render_scenes.EmojiAtlas(),
+                          config.get("relevance_start_layer", -1))
     results = {}
     for family in ("held_out", "independent"):
         start = time.time()
         results[family] = evaluator.measure(evaluator.scenes(family, count)) | {"scenes": count}
         print(family, json.dumps(results[family]), f"({time.time() - start:.0f} s)", flush=True)
-    return results
+    return results, evaluator.start_layer
 
 
 def main():
@@ -157,10 +161,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = evaluate_archive(args.archive, args.scenes)
+    results, start_layer = evaluate_archive(args.archive, args.scenes)
     if args.card:
+        layers = "last vision layer only" if start_layer == -1 else f"vision layers {start_layer} to last"
         card_metrics.update_card_metrics(args.card, {
-            "method": "Chefer relevance, last vision layer only, CLS row (Python reference, scripts/eval_model.py)",
+            "method": f"Chefer relevance, {layers} (the archive's default), CLS row "
+                      "(Python reference, scripts/eval_model.py)",
             "held_out_2_to_4_objects": results["held_out"],
             "independent_layouts_backgrounds": results["independent"],
         })

@@ -16,7 +16,7 @@ Files written to the output directory (default tests/data/model/):
                                      "cosines", "probabilities", "grids" [P][G][G],
                                      "text_relevance" [P][tokens between SOT and EOT]}]}
   broken archives for the loader's error tests (missing_proj.pt, bad_shape.pt, resnet.pt,
-  bad_heads.pt, state_dict.pt).
+  bad_heads.pt, bad_start_layer.pt, state_dict.pt).
 
 tiny_vit.pt embeds a tiny tokenizer vocabulary (merges learned from a few English phrases), so
 `clipxai explain --model tests/data/model/tiny_vit.pt IMAGE "a dog"` needs no other file.
@@ -91,7 +91,8 @@ ARCHIVES = [
                              vision_heads=2, activation="gelu"),
         "config": {"name": "tiny-vit-grid7", "vision_heads": 2, "text_heads": 2,
                    "activation": "gelu", "image_mean": [0.5, 0.5, 0.5],
-                   "image_std": [0.25, 0.25, 0.25]},
+                   "image_std": [0.25, 0.25, 0.25], "relevance_start_layer": 1,
+                   "relevance_start_layer_text": 0},
         "half": False,
         "vocabulary": False,
         "start_layers": [(-1, -1), (0, 0), (2, 1)],
@@ -232,6 +233,8 @@ def expected_config(spec: Dict, vocab_size: int) -> Dict:
         "activation": config.get("activation", "quick_gelu"),
         "image_mean": config.get("image_mean", list(clip_model.OPENAI_IMAGE_MEAN)),
         "image_std": config.get("image_std", list(clip_model.OPENAI_IMAGE_STD)),
+        "relevance_start_layer": config.get("relevance_start_layer", -1),
+        "relevance_start_layer_text": config.get("relevance_start_layer_text", -1),
         "embedded_vocabulary": spec["vocabulary"],
     }
 
@@ -322,6 +325,8 @@ def write_broken_archives(directory: str) -> None:
     save_weights(bad_shape, os.path.join(directory, "bad_shape.pt"), heads)
 
     save_weights(state, os.path.join(directory, "bad_heads.pt"), {"vision_heads": 3, "text_heads": 2})
+    save_weights(state, os.path.join(directory, "bad_start_layer.pt"),
+                 dict(heads, relevance_start_layer=1))
 
     # OpenAI's ResNet CLIPs: a convolutional stem, residual layers and an attention pool.
     resnet = {k: v for k, v in state.items() if not k.startswith("visual.")}

@@ -76,6 +76,13 @@ def parse_args():
     parser.add_argument("--lookalike-from-step", type=int, default=0,
                         help="--lookalike-share applies from this step on (a late phase; the stream before it "
                              "is the plain one)")
+    # The rollout depth clipxai uses for this model unless told otherwise (config.json
+    # "relevance_start_layer"). For the bundled model it was chosen on a validation split, among
+    # -1 (the notebook's last layer) to 4: all layers pointed best (README, "Rollout depth"). A
+    # different recipe should choose again (clipxai eval --start-layer -1,0,1,... on
+    # make_manifest.py held_out --seed-offset 1000000), then scripts/model_config.py --set.
+    parser.add_argument("--relevance-start-layer", type=int, default=0,
+                        help="first vision layer of the model's default explanation (-1 = last only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=default_precision(),
@@ -259,7 +266,8 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
         "concepts": [{"text": n, "emoji": e, "unicode_name": emoji_concepts.unicode_name(e)}
                      for n, e in emoji_concepts.CONCEPTS],
         "templates": {"single": emoji_concepts.SINGLE_TEMPLATES, "multi": emoji_concepts.MULTI_TEMPLATES},
-        "architecture": model.architecture() | {"merges": tokenizer.vocab_size - 514},
+        "architecture": model.architecture() | {"merges": tokenizer.vocab_size - 514,
+                                                "relevance_start_layer": args.relevance_start_layer},
         "training": {
             "seed": args.seed, "steps": steps_done, "max_steps": args.steps, "minutes_budget": args.minutes,
             "batch": args.batch, "lr": args.lr,
@@ -280,9 +288,11 @@ def model_card(args, model, tokenizer, steps_done: int, train_seconds: float) ->
                       "against the share of the patch each object's visible mask covers",
             "tokenizer": "byte-level BPE learned from the captions by scripts/learn_bpe.py",
             "command": "scripts/train_model.py --run-dir RUN --archive ARCHIVE --steps %d --minutes %s --batch %d "
-                       "--seed %d --threads %d --precision %s --lookalike-share %g --lookalike-from-step %d" % (
+                       "--seed %d --threads %d --precision %s --patch-weight %g --lookalike-share %g "
+                       "--lookalike-from-step %d --relevance-start-layer %d" % (
                            args.steps, args.minutes, args.batch, args.seed, args.threads, args.precision,
-                           args.lookalike_share, args.lookalike_from_step),
+                           args.patch_weight, args.lookalike_share, args.lookalike_from_step,
+                           args.relevance_start_layer),
         },
     }
 
@@ -312,7 +322,7 @@ def main():
         print(f"resumed at step {step}", flush=True)
     atlas = render_scenes.EmojiAtlas()
     evaluator = eval_model.Evaluator(model, tokenizer, clip_model.OPENAI_IMAGE_MEAN, clip_model.OPENAI_IMAGE_STD,
-                                     atlas)
+                                     atlas, args.relevance_start_layer)
     print(json.dumps(model.architecture()), flush=True)
     model.train()
     batches = torch.utils.data.DataLoader(SceneBatches(tokenizer, args), batch_size=None,
@@ -353,7 +363,8 @@ def main():
             break
     config = {"name": args.name, "vision_heads": model.vision_heads, "text_heads": model.text_heads,
               "activation": model.activation, "image_mean": list(clip_model.OPENAI_IMAGE_MEAN),
-              "image_std": list(clip_model.OPENAI_IMAGE_STD)}
+              "image_std": list(clip_model.OPENAI_IMAGE_STD),
+              "relevance_start_layer": args.relevance_start_layer}
     clip_model.save_archive(model, args.archive, config, vocab, half=True)
     card_path = os.path.splitext(args.archive)[0] + ".json"
     with open(card_path, "w") as f:

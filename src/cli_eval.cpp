@@ -32,8 +32,8 @@ Examples:
   command
       ->add_option("--start-layer", options.start_layers,
                    "Vision start layer of a setting; repeat or comma-separate for several "
-                   "(-1 = last layer only, 0 = all)")
-      ->capture_default_str()
+                   "(-1 = last layer only, 0 = all; default: the model's, `clipxai info` "
+                   "shows it)")
       ->type_name("N")
       ->delimiter(',')
       ->check(CLI::Range(-1, 1 << 20).description(""));
@@ -54,7 +54,9 @@ int run_eval_command(const EvalCommandOptions& options) {
   eval.manifest = options.manifest;
   eval.model = resolve_model_path(options.model);
   eval.vocab = options.vocab;
-  eval.start_layers = options.start_layers;
+  if (!options.start_layers.empty()) {
+    eval.start_layers.assign(options.start_layers.begin(), options.start_layers.end());
+  }
   eval.crop = options.crop;
   eval.device = device;
   eval.progress = progress_style(options.quiet, isatty(STDERR_FILENO) != 0);

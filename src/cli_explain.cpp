@@ -185,6 +185,16 @@ void write_run_report(const fs::path& out_dir, const nlohmann::json& header,
   });
 }
 
+// An optional start layer: left empty unless given, so that the model's default applies.
+void add_start_layer_option(CLI::App& command, const std::string& name,
+                            std::optional<int>& start_layer, const std::string& description) {
+  command
+      .add_option_function<int>(
+          name, [&start_layer](const int& value) { start_layer = value; }, description)
+      ->type_name("N")
+      ->check(CLI::Range(-1, 1 << 20).description(""));
+}
+
 }  // namespace
 
 CLI::App* add_explain_command(CLI::App& app, ExplainOptions& options) {
@@ -236,18 +246,12 @@ Examples:
       ->add_option("--json", options.json_path,
                    "Write the JSON report to this file ('-' = standard output)")
       ->type_name("PATH");
-  command
-      ->add_option("--start-layer", options.start_layer,
-                   "First vision layer of the rollout: -1 = last only (as the notebook), 0 = all")
-      ->capture_default_str()
-      ->type_name("N")
-      ->check(CLI::Range(-1, 1 << 20).description(""));
-  command
-      ->add_option("--start-layer-text", options.start_layer_text,
-                   "First text layer of the rollout: -1 = last only, 0 = all")
-      ->capture_default_str()
-      ->type_name("N")
-      ->check(CLI::Range(-1, 1 << 20).description(""));
+  add_start_layer_option(*command, "--start-layer", options.start_layer,
+                         "First vision layer of the rollout: -1 = last only (as the notebook), "
+                         "0 = all (default: the model's, `clipxai info` shows it)");
+  add_start_layer_option(*command, "--start-layer-text", options.start_layer_text,
+                         "First text layer of the rollout: -1 = last only, 0 = all (default: "
+                         "the model's)");
   add_crop_option(*command, options.crop);
   command
       ->add_option("--alpha", options.overlay.alpha, "Weight of the heat map in the overlay, 0..1")
@@ -291,7 +295,6 @@ int run_explain(const ExplainOptions& options) {
   // The text tower's work before the start layer is the same for every image.
   const PreparedPrompts prepared_prompts = prepare_prompts(
       model, prompts, RelevanceOptions{options.start_layer, options.start_layer_text}, timings);
-
   const MethodSettings method =
       method_settings(RelevanceOptions{options.start_layer, options.start_layer_text},
                       model.config(), options.crop);

@@ -6,10 +6,21 @@
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
 #include "clipxai/model.h"
+#include "clipxai/relevance.h"
 #include "clipxai/report.h"
 #include "clipxai/tokenizer.h"
 
 namespace clipxai {
+namespace {
+
+std::string rollout_description(const ModelConfig& config) {
+  const StartLayers start = resolve_start_layers({}, config);
+  return "vision " + describe_layers(start.vision, config.vision_layers) + ", text " +
+         describe_layers(start.text, config.text_layers) + " (the default; --start-layer and " +
+         "--start-layer-text choose others)";
+}
+
+}  // namespace
 
 CLI::App* add_info_command(CLI::App& app, InfoOptions& options) {
   CLI::App* command =
@@ -64,6 +75,7 @@ int run_info(const InfoOptions& options) {
             << ", vocabulary " << config.vocab_size << '\n'
             << "embedding:   " << config.embed_dim << '\n'
             << "activation:  " << to_string(config.activation) << '\n'
+            << "rollout:     " << rollout_description(config) << '\n'
             << "tokenizer:   "
             << (tokenizer_problem.empty() ? tokenizer_source : "none: " + tokenizer_problem)
             << '\n';

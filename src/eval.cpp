@@ -206,7 +206,7 @@ void evaluate_image(const ClipModel& model, const ManifestImage& entry,
   for (size_t s = 0; s < report.settings.size(); ++s) {
     const SettingResult& setting = report.settings[s];
     const std::vector<PromptRelevance> relevances =
-        explain_image(model, pixels, prompts, RelevanceOptions{setting.start_layer, -1});
+        explain_image(model, pixels, prompts, RelevanceOptions{setting.start_layer, std::nullopt});
     std::vector<double> logits;
     for (const PromptRelevance& relevance : relevances) logits.push_back(relevance.logit);
     for (const Target& target : loaded.targets) {
@@ -252,11 +252,12 @@ std::vector<TokenizedText> tokenize_prompts(const Manifest& manifest, size_t ima
   return prompts;
 }
 
-void validate_start_layers(const std::vector<int>& start_layers, const ModelConfig& config) {
+void validate_start_layers(const std::vector<std::optional<int>>& start_layers,
+                           const ModelConfig& config) {
   if (start_layers.empty()) throw usage_error("eval needs at least one --start-layer");
-  for (int layer : start_layers) {
-    if (layer < -1 || layer >= config.vision_layers) {
-      throw usage_error("--start-layer " + std::to_string(layer) + ": " + config.name + " has " +
+  for (const std::optional<int>& layer : start_layers) {
+    if (layer && (*layer < -1 || *layer >= config.vision_layers)) {
+      throw usage_error("--start-layer " + std::to_string(*layer) + ": " + config.name + " has " +
                         std::to_string(config.vision_layers) + " vision layers (use -1 to " +
                         std::to_string(config.vision_layers - 1) + ")");
     }
@@ -379,13 +380,6 @@ std::optional<double> rate(double numerator, int count) {
   return numerator / count;
 }
 
-std::string setting_label(const MethodSettings& method, const ModelConfig& model) {
-  const int last = model.vision_layers - 1;
-  if (method.start_layer == last) return "last layer (" + std::to_string(last) + ")";
-  const std::string range = std::to_string(method.start_layer) + "-" + std::to_string(last);
-  return method.start_layer == 0 ? "all layers (" + range + ")" : "layers " + range;
-}
-
 EvalReport run_eval(const EvalOptions& options) {
   const Manifest manifest = load_manifest(options.manifest);
   ClipModel model = ClipModel::load(options.model);
@@ -406,10 +400,11 @@ EvalReport run_eval(const EvalOptions& options) {
   report.tokenizer_source = tokenizer.source();
   report.crop = options.crop;
   report.images = static_cast<int>(manifest.images.size());
-  for (int layer : options.start_layers) {
-    const MethodSettings method =
-        method_settings(RelevanceOptions{layer, -1}, config, options.crop);
-    report.settings.push_back({layer, method, setting_label(method, config), {}, {}});
+  for (const std::optional<int>& layer : options.start_layers) {
+    const MethodSettings method = method_settings({layer, std::nullopt}, config, options.crop);
+    const std::string label = describe_layers(method.start_layer, config.vision_layers);
+    report.settings.push_back(
+        {layer, method, layer ? label : label + ", the model's default", {}, {}});
   }
 
   ProgressReporter progress(options.progress, manifest.images.size(), 0,

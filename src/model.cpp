@@ -291,6 +291,19 @@ std::array<float, 3> colour_triple(const std::string& path, const nlohmann::json
   return triple;
 }
 
+// A start layer in relevance.h's convention: -1 (the last layer only) to layers - 1.
+int start_layer(const std::string& path, const nlohmann::json& json, const char* key,
+                const char* tower, int layers) {
+  const auto& value = json.at(key);
+  if (!value.is_number_integer() || value.get<int64_t>() < -1 || value.get<int64_t>() >= layers) {
+    throw model_error(path + ": " + kConfigFile + ": \"" + key +
+                      "\" must be an integer from -1 to " + std::to_string(layers - 1) + " (the " +
+                      tower + " tower has " + std::to_string(layers) +
+                      " layers; -1 = the last only), not " + value.dump());
+  }
+  return value.get<int>();
+}
+
 void apply_config_json(const std::string& path, const std::string& text, ModelConfig& config) {
   nlohmann::json json;
   try {
@@ -322,6 +335,14 @@ void apply_config_json(const std::string& path, const std::string& text, ModelCo
   if (json.contains("image_mean"))
     config.image_mean = colour_triple(path, json, "image_mean", false);
   if (json.contains("image_std")) config.image_std = colour_triple(path, json, "image_std", true);
+  if (json.contains("relevance_start_layer")) {
+    config.relevance_start_layer =
+        start_layer(path, json, "relevance_start_layer", "vision", config.vision_layers);
+  }
+  if (json.contains("relevance_start_layer_text")) {
+    config.relevance_start_layer_text =
+        start_layer(path, json, "relevance_start_layer_text", "text", config.text_layers);
+  }
 }
 
 void check_heads(const std::string& path, const char* tower, int width, int heads) {

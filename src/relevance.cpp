@@ -85,14 +85,28 @@ torch::Tensor relevance_rows(const std::vector<torch::Tensor>& probabilities,
 
 }  // namespace
 
+StartLayers resolve_start_layers(const RelevanceOptions& options, const ModelConfig& config) {
+  return {resolve_start_layer(options.start_layer.value_or(config.relevance_start_layer),
+                              config.vision_layers, "vision"),
+          resolve_start_layer(options.start_layer_text.value_or(config.relevance_start_layer_text),
+                              config.text_layers, "text")};
+}
+
+std::string describe_layers(int start_layer, int layers) {
+  const int last = layers - 1;
+  if (start_layer == last) return "last layer (" + std::to_string(last) + ")";
+  const std::string range = std::to_string(start_layer) + "-" + std::to_string(last);
+  return start_layer == 0 ? "all layers (" + range + ")" : "layers " + range;
+}
+
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
                                 const RelevanceOptions& options, Timings* timings) {
   if (prompts.empty()) throw usage_error("no prompts to explain");
   const auto& config = model.config();
   PreparedPrompts prepared;
-  prepared.start_layer = resolve_start_layer(options.start_layer, config.vision_layers, "vision");
-  prepared.start_layer_text =
-      resolve_start_layer(options.start_layer_text, config.text_layers, "text");
+  const StartLayers start = resolve_start_layers(options, config);
+  prepared.start_layer = start.vision;
+  prepared.start_layer_text = start.text;
   auto text = trim_to_longest_eot(prompt_ids(prompts, config.context_length).to(model.device()));
   DevicePhaseTimer timer(timings, Phase::Text, model.device());
   torch::NoGradGuard no_grad;

@@ -83,16 +83,12 @@ size_t display_width(const std::string& text) {
                        [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
 }
 
-int effective_start_layer(int requested, int layers) {
-  return requested < 0 ? layers - 1 : requested;
-}
-
 }  // namespace
 
 MethodSettings method_settings(const RelevanceOptions& options, const ModelConfig& config,
                                CropMode crop) {
-  return {effective_start_layer(options.start_layer, config.vision_layers),
-          effective_start_layer(options.start_layer_text, config.text_layers), crop};
+  const StartLayers start = resolve_start_layers(options, config);
+  return {start.vision, start.text, crop};
 }
 
 std::string to_string(CropMode mode) { return mode == CropMode::Pad ? "pad" : "center"; }
@@ -113,6 +109,7 @@ std::string to_string(ErrorCategory category) {
 
 nlohmann::json model_json(const std::string& path, const ModelConfig& config,
                           const std::string& tokenizer_source) {
+  const StartLayers model_default = resolve_start_layers({}, config);
   return {
       {"path", path},
       {"name", config.name},
@@ -131,6 +128,8 @@ nlohmann::json model_json(const std::string& path, const ModelConfig& config,
       {"activation", to_string(config.activation)},
       {"image_mean", floats_json(config.image_mean)},
       {"image_std", floats_json(config.image_std)},
+      {"relevance_start_layer", model_default.vision},
+      {"relevance_start_layer_text", model_default.text},
       {"tokenizer", tokenizer_source},
   };
 }

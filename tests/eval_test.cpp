@@ -287,26 +287,6 @@ TEST(Summary, CountsHitsAndSumsScores) {
   EXPECT_EQ(rate(0, 0), std::nullopt);
 }
 
-struct LabelCase {
-  int layers;
-  int start_layer;  // effective
-  const char* label;
-};
-
-class SettingLabel : public ::testing::TestWithParam<LabelCase> {};
-
-TEST_P(SettingLabel, SaysWhichLayersEnterTheRollout) {
-  ModelConfig model;
-  model.vision_layers = GetParam().layers;
-  EXPECT_EQ(setting_label({GetParam().start_layer, 0, CropMode::Center}, model), GetParam().label);
-}
-
-INSTANTIATE_TEST_SUITE_P(Eval, SettingLabel,
-                         ::testing::Values(LabelCase{6, 5, "last layer (5)"},
-                                           LabelCase{6, 0, "all layers (0-5)"},
-                                           LabelCase{6, 3, "layers 3-5"},
-                                           LabelCase{1, 0, "last layer (0)"}));
-
 EvalReport small_report() {
   EvalReport report;
   report.manifest = "m.json";
@@ -319,9 +299,11 @@ EvalReport small_report() {
   report.unprompted_objects = 1;
   const MethodSettings last{5, 3, CropMode::Center};
   const MethodSettings all{0, 3, CropMode::Center};
+  report.settings.push_back({-1, last,
+                             describe_layers(last.start_layer, report.model.vision_layers),
+                             three_objects(), summarize(three_objects())});
   report.settings.push_back(
-      {-1, last, setting_label(last, report.model), three_objects(), summarize(three_objects())});
-  report.settings.push_back({0, all, setting_label(all, report.model), {}, {}});
+      {0, all, describe_layers(all.start_layer, report.model.vision_layers), {}, {}});
   report.errors.push_back({"c.png", ErrorCategory::Input, "c.png: not an image"});
   return report;
 }
@@ -388,13 +370,14 @@ class EndToEnd : public ::testing::Test {
     EvalOptions options;
     options.manifest = manifest;
     options.model = kTinyModel;
-    options.start_layers = {-1, 0};
+    options.start_layers = {std::nullopt, 0};  // the model's default (its last layer), all
     return options;
   }
 
   // What explain_image and upsample_map give for one image and its prompts.
   static std::vector<std::pair<RelevanceMap, double>> explain_directly(
-      const std::string& image_path, const std::vector<std::string>& texts, int start_layer) {
+      const std::string& image_path, const std::vector<std::string>& texts,
+      std::optional<int> start_layer) {
     const ClipModel model = ClipModel::load(kTinyModel);
     const ModelConfig& config = model.config();
     const Tokenizer tokenizer =
@@ -408,7 +391,7 @@ class EndToEnd : public ::testing::Test {
         image, {config.input_resolution, config.image_mean, config.image_std}, CropMode::Center);
     std::vector<std::pair<RelevanceMap, double>> out;
     for (const PromptRelevance& relevance :
-         explain_image(model, input.pixels, prompts, {start_layer, -1})) {
+         explain_image(model, input.pixels, prompts, {start_layer, std::nullopt})) {
       out.emplace_back(upsample_map(relevance.grid, input.crop, image.width(), image.height()),
                        relevance.logit);
     }
@@ -435,7 +418,7 @@ TEST_F(EndToEnd, MeasuresEveryPromptedObjectAndRecordsUnreadableImages) {
   EXPECT_NE(std::string(report.errors[0].message).find("not_an_image.png"), std::string::npos);
 
   ASSERT_EQ(report.settings.size(), 2u);
-  EXPECT_EQ(report.settings[0].label, "last layer (2)");
+  EXPECT_EQ(report.settings[0].label, "last layer (2), the model's default");
   EXPECT_EQ(report.settings[1].label, "all layers (0-2)");
   const cv::Mat dog_mask = cv::imread(kEvalData + "/square_dog_mask.png", cv::IMREAD_GRAYSCALE);
   for (const SettingResult& setting : report.settings) {
@@ -492,7 +475,7 @@ struct RunErrorCase {
   const char* name;
   const char* manifest;  // "%" stands for tests/data/eval
   const char* model;     // empty: the tiny archive
-  std::vector<int> start_layers;
+  std::vector<std::optional<int>> start_layers;
   ErrorCategory category;
   const char* message_part;
 };

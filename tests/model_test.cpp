@@ -42,6 +42,8 @@ TEST_P(ReferenceModel, InfersTheArchitecture) {
   EXPECT_EQ(config.text_layers, expected["text_layers"]);
   EXPECT_EQ(config.text_heads, expected["text_heads"]);
   EXPECT_EQ(to_string(config.activation), expected["activation"]);
+  EXPECT_EQ(config.relevance_start_layer, expected["relevance_start_layer"]);
+  EXPECT_EQ(config.relevance_start_layer_text, expected["relevance_start_layer_text"]);
   for (size_t c = 0; c < 3; ++c) {
     EXPECT_FLOAT_EQ(config.image_mean[c], expected["image_mean"][c].get<float>());
     EXPECT_FLOAT_EQ(config.image_std[c], expected["image_std"][c].get<float>());
@@ -152,6 +154,9 @@ TEST(ClipModel, RejectsBadArchivesWithOneLineErrorsNamingTheFile) {
        "visual.proj has shape [17, 8], expected [W, E] = [16, 8]"},
       {"heads do not divide width", model_data("bad_heads.pt"),
        "vision width 16 cannot be split into 3 heads"},
+      {"rollout depth beyond the layers", model_data("bad_start_layer.pt"),
+       "config.json: \"relevance_start_layer\" must be an integer from -1 to 0 (the vision tower "
+       "has 1 layers; -1 = the last only), not 1"},
       {"ResNet CLIP", model_data("resnet.pt"), "ResNet CLIP models are not supported"},
   };
   for (const auto& bad : cases) expect_model_error(bad);

@@ -1,7 +1,7 @@
 // explain_image against the notebook algorithm (scripts/make_reference_models.py, in PyTorch) on
 // random-weight archives: logits, cosines, probabilities, image grids and text relevance for the
-// default (last layer only), all-layer and middle start layers; plus the per-prompt batching,
-// prompts prepared once for several images, and the usage errors.
+// last-layer, all-layer and middle start layers; the model-declared default start layers; plus
+// the per-prompt batching, prompts prepared once for several images, and the usage errors.
 #include "clipxai/relevance.h"
 
 #include <iostream>
@@ -36,8 +36,8 @@ TEST_P(ReferenceRelevance, MatchesTheNotebookAlgorithm) {
                                    expected["start_layer_text"].get<int>()};
     const int image = expected["image"].get<int>();
     SCOPED_TRACE("image " + std::to_string(image) + ", start layers " +
-                 std::to_string(options.start_layer) + "/" +
-                 std::to_string(options.start_layer_text));
+                 std::to_string(*options.start_layer) + "/" +
+                 std::to_string(*options.start_layer_text));
     const auto results = explain_image(model, images[image], prompts, options);
     ASSERT_EQ(results.size(), prompts.size());
     for (size_t p = 0; p < prompts.size(); ++p) {
@@ -129,6 +129,74 @@ TEST_F(TinyModel, ProbabilitiesSumToOneAndTokenRelevancesToOne) {
   EXPECT_NEAR(total, 1.0, 1e-9);
 }
 
+struct LabelCase {
+  int layers;
+  int start_layer;  // effective
+  const char* label;
+};
+
+class DescribeLayers : public ::testing::TestWithParam<LabelCase> {};
+
+TEST_P(DescribeLayers, SaysWhichLayersEnterTheRollout) {
+  EXPECT_EQ(describe_layers(GetParam().start_layer, GetParam().layers), GetParam().label);
+}
+
+INSTANTIATE_TEST_SUITE_P(Relevance, DescribeLayers,
+                         ::testing::Values(LabelCase{6, 5, "last layer (5)"},
+                                           LabelCase{6, 0, "all layers (0-5)"},
+                                           LabelCase{6, 3, "layers 3-5"},
+                                           LabelCase{1, 0, "last layer (0)"}));
+
+struct StartLayerCase {
+  const char* name;
+  int model_vision, model_text;  // ModelConfig::relevance_start_layer*
+  RelevanceOptions options;
+  int vision, text;  // resolved
+};
+
+class ResolveStartLayers : public ::testing::TestWithParam<StartLayerCase> {};
+
+TEST_P(ResolveStartLayers, UnsetMeansTheModelsDefault) {
+  ModelConfig config;
+  config.vision_layers = 6;
+  config.text_layers = 4;
+  config.relevance_start_layer = GetParam().model_vision;
+  config.relevance_start_layer_text = GetParam().model_text;
+  const StartLayers resolved = resolve_start_layers(GetParam().options, config);
+  EXPECT_EQ(resolved.vision, GetParam().vision);
+  EXPECT_EQ(resolved.text, GetParam().text);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Relevance, ResolveStartLayers,
+    ::testing::Values(StartLayerCase{"OpenAIArchiveUnset", -1, -1, {}, 5, 3},
+                      StartLayerCase{"ModelDeclaresAllLayers", 0, -1, {}, 0, 3},
+                      StartLayerCase{"ModelDeclaresBothTowers", 2, 1, {}, 2, 1},
+                      StartLayerCase{"OptionOverridesTheModel", 0, 1, {-1, 0}, 5, 0},
+                      StartLayerCase{"OneTowerChosen", 0, 1, {3, std::nullopt}, 3, 1}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// tiny_vit_grid7_gelu's config.json declares its rollout depth; explaining without start layers
+// must use it, not the notebook's last layer.
+TEST(ModelDefaultStartLayers, ComeFromTheArchive) {
+  const Reference reference(model_data("tiny_vit_grid7_gelu.reference.json"));
+  const auto model = ClipModel::load(reference.archive());
+  const ModelConfig& config = model.config();
+  ASSERT_EQ(config.relevance_start_layer, reference.json["config"]["relevance_start_layer"]);
+  ASSERT_NE(config.relevance_start_layer, -1);
+  const auto image = reference.images()[0];
+  const auto prompts = reference.prompts();
+  const auto unset = explain_image(model, image, prompts, {});
+  const auto declared = explain_image(
+      model, image, prompts, {config.relevance_start_layer, config.relevance_start_layer_text});
+  const auto last_only = explain_image(model, image, prompts, {-1, -1});
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    EXPECT_TRUE(torch::equal(unset[p].grid, declared[p].grid));
+    EXPECT_EQ(unset[p].token_relevance, declared[p].token_relevance);
+    EXPECT_FALSE(torch::equal(unset[p].grid, last_only[p].grid));
+  }
+}
+
 TEST_F(TinyModel, RejectsStartLayersOutsideTheModel) {
   const int vision_layers = model.config().vision_layers;
   const int text_layers = model.config().text_layers;
@@ -137,7 +205,7 @@ TEST_F(TinyModel, RejectsStartLayersOutsideTheModel) {
         RelevanceOptions{-1, text_layers}}) {
     try {
       explain_image(model, image, prompts, options);
-      ADD_FAILURE() << "start layers " << options.start_layer << "/" << options.start_layer_text;
+      ADD_FAILURE() << "start layers " << *options.start_layer << "/" << *options.start_layer_text;
     } catch (const Error& e) {
       EXPECT_EQ(e.category(), ErrorCategory::Usage);
       EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();

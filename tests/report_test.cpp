@@ -129,12 +129,33 @@ INSTANTIATE_TEST_SUITE_P(Layers, EffectiveStartLayers,
                                          StartLayerCase{3, 1, 3, 1}));
 
 TEST(ModelJson, DescribesTheArchitecture) {
-  const json model = model_json("models/tiny.pt", small_config(), "embedded in models/tiny.pt");
-  EXPECT_EQ(keys(model), (std::vector<std::string>{
-                             "activation", "context_length", "embed_dim", "grid", "image_mean",
-                             "image_std", "name", "patch_size", "path", "resolution", "text_heads",
-                             "text_layers", "text_width", "tokenizer", "vision_heads",
-                             "vision_layers", "vision_width", "vocab_size"}));
+  ModelConfig config = small_config();
+  config.relevance_start_layer = 0;
+  const json model = model_json("models/tiny.pt", config, "embedded in models/tiny.pt");
+  EXPECT_EQ(keys(model), (std::vector<std::string>{"activation",
+                                                   "context_length",
+                                                   "embed_dim",
+                                                   "grid",
+                                                   "image_mean",
+                                                   "image_std",
+                                                   "name",
+                                                   "patch_size",
+                                                   "path",
+                                                   "relevance_start_layer",
+                                                   "relevance_start_layer_text",
+                                                   "resolution",
+                                                   "text_heads",
+                                                   "text_layers",
+                                                   "text_width",
+                                                   "tokenizer",
+                                                   "vision_heads",
+                                                   "vision_layers",
+                                                   "vision_width",
+                                                   "vocab_size"}));
+  // The default rollout depth, resolved as "method" records it: the declared first layer, and
+  // the text tower's last layer (-1, undeclared).
+  EXPECT_EQ(model["relevance_start_layer"], 0);
+  EXPECT_EQ(model["relevance_start_layer_text"], 2);
   EXPECT_EQ(model["path"], "models/tiny.pt");
   EXPECT_EQ(model["grid"], 4);
   EXPECT_EQ(model["vision_layers"], 6);

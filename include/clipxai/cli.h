@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,9 +62,9 @@ struct ExplainOptions {
   std::string model;  // empty: the default model
   std::string vocab;  // empty: the lookup order of tokenizer.h
   std::string out_dir = "clipxai-out";
-  std::string json_path;  // empty: no JSON; "-": standard output
-  int start_layer = -1;   // see relevance.h
-  int start_layer_text = -1;
+  std::string json_path;           // empty: no JSON; "-": standard output
+  std::optional<int> start_layer;  // see relevance.h; empty: the model's default
+  std::optional<int> start_layer_text;
   CropMode crop = CropMode::Center;
   OverlayStyle overlay;  // --alpha, --colormap
   bool save_raw = false;
@@ -95,7 +96,7 @@ struct EvalCommandOptions {
   std::string manifest;
   std::string model;
   std::string vocab;
-  std::vector<int> start_layers{-1};  // one setting (table row) each
+  std::vector<int> start_layers;  // one setting (table row) each; none: the model's default
   CropMode crop = CropMode::Center;
   std::string json_path;  // empty: no JSON; "-": standard output (the table goes to stderr)
   int threads = 0;

@@ -104,7 +104,8 @@ struct EvalOptions {
   std::string manifest;
   std::string model;  // archive path (the command line resolves the default model)
   std::string vocab;  // empty: the lookup order of tokenizer.h
-  std::vector<int> start_layers{-1};
+  // One setting (table row) each: a vision start layer (relevance.h), or empty for the model's.
+  std::vector<std::optional<int>> start_layers{std::nullopt};
   CropMode crop = CropMode::Center;
   torch::Device device = torch::kCPU;
   // Progress over the manifest's images (progress.h), on `progress_out` (standard error when
@@ -139,9 +140,10 @@ MetricSummary summarize(const std::vector<ObjectResult>& objects);
 std::optional<double> rate(double numerator, int count);
 
 struct SettingResult {
-  int start_layer = -1;   // as requested
-  MethodSettings method;  // effective layers (report.h)
-  std::string label;      // "last layer (5)", "all layers (0-5)", "layers 3-5"
+  std::optional<int> start_layer;  // as requested; empty: the model's default
+  MethodSettings method;           // effective layers (report.h)
+  std::string label;  // "last layer (5)", "all layers (0-5)", "layers 3-5"; "... default" when
+                      // the model's default was asked for
   std::vector<ObjectResult> objects;
   MetricSummary summary;
 };
@@ -163,9 +165,6 @@ struct EvalReport {
 // manifest or a prompt without tokens, Error(Model) for the model or vocabulary, Error(Usage) for
 // no settings or a start layer outside the model's layers.
 EvalReport run_eval(const EvalOptions& options);
-
-// Human-readable label of a setting: "last layer (5)", "all layers (0-5)" or "layers 3-5".
-std::string setting_label(const MethodSettings& method, const ModelConfig& model);
 
 // The table: a header naming manifest, model and counts, then one row per setting with objects,
 // pointing, pointing(box), energy, mIoU and top-1 vs absent (with its count), then any errors.

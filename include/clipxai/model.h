@@ -18,8 +18,12 @@
 // text embeddings, heads = width / 64, resolution = P * G. Optional extra files (stored with
 // torch.jit.save's _extra_files):
 //   config.json   {"name", "vision_heads", "text_heads", "activation": "quick_gelu"|"gelu",
-//                  "image_mean": [3], "image_std": [3]} — overrides what shapes cannot tell;
-//                  every key is optional, unknown keys are ignored;
+//                  "image_mean": [3], "image_std": [3], "relevance_start_layer",
+//                  "relevance_start_layer_text"} — overrides what shapes cannot tell;
+//                  every key is optional, unknown keys are ignored. The two start layers are
+//                  the rollout depth the model's makers chose (relevance.h's convention: -1 =
+//                  the last layer only, 0 = all, N = from layer N); absent, as in OpenAI's
+//                  archives, they are -1, the authors' notebook's default;
 //   bpe_simple_vocab_16e6.txt.gz — the tokenizer vocabulary that travels with the model, in
 //                  OpenAI's format; its first V - 514 merges are used.
 //
@@ -62,6 +66,9 @@ struct ModelConfig {
   Activation activation = Activation::QuickGelu;
   std::array<float, 3> image_mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> image_std{0.26862954f, 0.26130258f, 0.27577711f};
+  // The rollout depth used when the caller does not choose one (RelevanceOptions).
+  int relevance_start_layer = -1;
+  int relevance_start_layer_text = -1;
 };
 
 std::string to_string(Activation activation);

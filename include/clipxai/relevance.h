@@ -5,7 +5,9 @@
 // the softmax attention probability; R <- R + Abar . R, from R = I.
 //   image map        = R[CLS, patches], a grid x grid map (row-major, top row first)
 //   text relevance   = R[EOT, tokens strictly between SOT and EOT] / its sum
-// Start layers: -1 (default) = the last layer only, as the notebook; 0 = every layer; N = from N.
+// Start layers: -1 = the last layer only, the notebook's default; 0 = every layer; N = from N.
+// Unset, they are the model's (ModelConfig::relevance_start_layer*, which is -1 unless the
+// archive's config.json chooses otherwise: OpenAI's archives give the notebook's numbers).
 // EOT is the position of a prompt's highest id, as OpenAI's encode_text.
 // All gradients of both towers come from one backward pass over all P prompts. Results equal the
 // notebook's (which repeats the image per prompt through the whole model) while doing less work:
@@ -15,6 +17,7 @@
 // on the model's device; results come back on the CPU.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +30,19 @@
 namespace clipxai {
 
 struct RelevanceOptions {
-  int start_layer = -1;       // vision tower; -1 = last layer only; 0 = all layers
-  int start_layer_text = -1;  // text tower; same convention
+  std::optional<int> start_layer;       // vision tower; -1 = last layer only; 0 = all layers
+  std::optional<int> start_layer_text;  // text tower; same convention
 };
+
+// The first block of each tower that the rollout keeps (0-based), for `options` on a model with
+// `config`. Throws Error(Usage) for a start layer outside the model's layers.
+struct StartLayers {
+  int vision = 0;
+  int text = 0;
+};
+StartLayers resolve_start_layers(const RelevanceOptions& options, const ModelConfig& config);
+// Layers [start_layer, layers) in words: "last layer (5)", "all layers (0-5)", "layers 3-5".
+std::string describe_layers(int start_layer, int layers);
 
 struct PromptRelevance {
   double logit = 0;  // exp(logit_scale) * cosine

@@ -10,6 +10,8 @@
 //     "text_width": 256, "text_layers": 4, "text_heads": 4,
 //     "embed_dim": 256, "context_length": 32, "vocab_size": 1000,
 //     "activation": "quick_gelu", "image_mean": [r, g, b], "image_std": [r, g, b],
+//     "relevance_start_layer": 0,       // the model's default rollout depth (0-based, resolved:
+//     "relevance_start_layer_text": 3,  // what "method" gets when no start layer is chosen)
 //     "tokenizer": "<where the vocabulary came from>"
 //   },
 //   "method": {
@@ -65,7 +67,8 @@ namespace clipxai {
 
 inline constexpr const char* kMethodName = "chefer2021-gradient-rollout";
 
-// Method settings as effective layer indices (the -1 "last layer" default resolved).
+// Method settings as effective layer indices (the model's default and -1 resolved; see
+// resolve_start_layers, whose errors it throws).
 struct MethodSettings {
   int start_layer = 0;
   int start_layer_text = 0;

@@ -19,7 +19,7 @@ done
   fail "--version prints $("$BIN" --version)"
 
 "$BIN" info "$MODEL" >"$TMP/info.txt"
-for field in model: name: image: vision: text: embedding: activation: tokenizer:; do
+for field in model: name: image: vision: text: embedding: activation: rollout: tokenizer:; do
   grep -q "^$field" "$TMP/info.txt" || fail "info lacks $field"
 done
 grep -qF "$MODEL" "$TMP/info.txt" || fail "info does not name the file"
@@ -34,6 +34,9 @@ for key in ["name", "resolution", "patch_size", "grid", "vision_width", "vision_
             "context_length", "vocab_size", "activation"]:
     assert isinstance(info[key], (int, str)) and info[key] not in ("", 0), key
 assert info["grid"] * info["patch_size"] == info["resolution"], info
+# The fixture declares no rollout depth: the notebook's, the last layer of each tower.
+assert info["relevance_start_layer"] == info["vision_layers"] - 1, info
+assert info["relevance_start_layer_text"] == info["text_layers"] - 1, info
 assert info["tokenizer"], "the fixture embeds its vocabulary"
 PYEOF
 
