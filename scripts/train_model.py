@@ -67,19 +67,19 @@ def parse_args():
     parser.add_argument("--presence-weight", type=float, default=1.0)
     parser.add_argument("--patch-weight", type=float, default=1.0)
     # Measured once from scratch at 0.25 (110 min): the README demo trio's pointing rose from 0.36
-    # to 0.48 but held-out / independent pointing fell from 0.871 / 0.830 to 0.815 / 0.790; and
-    # once at 0.5 from step 6200 (118 min): the trio rose to 0.63 but dog + cat + pizza fell from
-    # 0.975 to 0.92 and random trios from 0.87 to 0.85. So the bundled model is trained without
-    # (see its card's notes).
+    # to 0.48 but held-out / independent pointing fell from 0.871 / 0.830 to 0.815 / 0.790 (last
+    # layer). The bundled model uses 0.5 from step 6200 (118 min): with its default rollout over
+    # all layers, as good as without on the benchmarks and the other trios, and better on the
+    # demo trio (0.60 against 0.53; see its card's notes).
     parser.add_argument("--lookalike-share", type=float, default=0.0,
                         help="share of scenes holding 2-3 concepts of one emoji_concepts.LOOKALIKE_GROUPS group")
     parser.add_argument("--lookalike-from-step", type=int, default=0,
                         help="--lookalike-share applies from this step on (a late phase; the stream before it "
                              "is the plain one)")
     # The rollout depth clipxai uses for this model unless told otherwise (config.json
-    # "relevance_start_layer"). For the bundled model it was chosen on a validation split, among
-    # -1 (the notebook's last layer) to 4: all layers pointed best (README, "Rollout depth"). A
-    # different recipe should choose again (clipxai eval --start-layer -1,0,1,... on
+    # "relevance_start_layer"). For the bundled model it was chosen on validation splits among
+    # -1 (the notebook's last layer), 0, 1 and 2: 0-2 tied, well above -1, and 0 is the paper's
+    # full rollout (README, "Rollout depth"). A different recipe should choose again (clipxai eval --start-layer -1,0,1,... on
     # make_manifest.py held_out --seed-offset 1000000), then scripts/model_config.py --set.
     parser.add_argument("--relevance-start-layer", type=int, default=0,
                         help="first vision layer of the model's default explanation (-1 = last only)")

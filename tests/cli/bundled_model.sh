@@ -11,6 +11,7 @@ cd "$TMP"
 "$BIN" explain --json demo.json "$SRC/examples/girl_boy_desktop.png" girl boy "desktop computer" \
   >console.txt
 "$BIN" eval --quiet --json eval.json "$SRC/examples/manifest.json" >eval.txt
+grep -q "the model's default" eval.txt || fail "eval does not say it measured the model's default"
 
 "$PY" - "$SRC/examples/manifest.json" <<'EOF'
 import json, os, sys
@@ -22,18 +23,25 @@ def check(condition, message):
 doc = json.load(open("demo.json"))
 check(doc["model"]["name"] == "clipxai-emoji-vit", doc["model"])
 check(doc["model"]["tokenizer"].startswith("vocabulary embedded in"), doc["model"]["tokenizer"])
+# Without --start-layer the rollout depth is the one the archive declares, as its card records.
+card = json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "..", "models", "clipxai-emoji-vit.json")))
+declared = card["architecture"]["relevance_start_layer"]
+check(doc["model"]["relevance_start_layer"] == declared, doc["model"])
+check(doc["method"]["start_layer"] == declared, doc["method"])
 prompts = doc["results"][0]["prompts"]
 check([p["text"] for p in prompts] == ["girl", "boy", "desktop computer"], prompts)
 for prompt in prompts:
     check(os.path.isfile(prompt["overlay"]), prompt["overlay"])
 check(len(open("console.txt").read().splitlines()) == 3, "three console lines")
-# What the README shows of the model: "desktop computer" peaks on its emoji ("girl" and "boy" do
-# not: a measured weakness of the model on this trio, which the README and model card state).
+# What the README shows of the model: each prompt's peak on its own emoji (issue 3). This pins
+# the shipped model's answer on this one image; it is not a rate (on 200 renderings of the trio
+# all three are right in only 4.5%, as the README says).
 manifest = json.load(open(sys.argv[1]))
 boxes = {o["text"]: o["box"] for o in manifest["images"][0]["objects"]}
-x, y = next(p["peak"] for p in prompts if p["text"] == "desktop computer")
-x0, y0, x1, y1 = boxes["desktop computer"]
-check(x0 <= x < x1 and y0 <= y < y1, f"desktop computer: peak {[x, y]} outside {boxes['desktop computer']}")
+for prompt in prompts:
+    x, y = prompt["peak"]
+    x0, y0, x1, y1 = boxes[prompt["text"]]
+    check(x0 <= x < x1 and y0 <= y < y1, f"{prompt['text']}: peak {[x, y]} outside {boxes[prompt['text']]}")
 
 evaluation = json.load(open("eval.json"))
 objects = sum(len(image["objects"]) for image in manifest["images"])
