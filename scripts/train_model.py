@@ -79,8 +79,9 @@ def parse_args():
     # The rollout depth clipxai uses for this model unless told otherwise (config.json
     # "relevance_start_layer"). For the bundled model it was chosen on validation splits among
     # -1 (the notebook's last layer), 0, 1 and 2: 0-2 tied, well above -1, and 0 is the paper's
-    # full rollout (README, "Rollout depth"). A different recipe should choose again (clipxai eval --start-layer -1,0,1,... on
-    # make_manifest.py held_out --seed-offset 1000000), then scripts/model_config.py --set.
+    # full rollout (README, "Rollout depth"). A different recipe should choose again (clipxai eval
+    # --start-layer -1,0,1,... on make_manifest.py held_out --seed-offset 1000000), then
+    # scripts/model_config.py --set.
     parser.add_argument("--relevance-start-layer", type=int, default=0,
                         help="first vision layer of the model's default explanation (-1 = last only)")
     parser.add_argument("--seed", type=int, default=0)
