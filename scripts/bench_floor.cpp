@@ -23,6 +23,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "clipxai/environment.h"
 #include "clipxai/error.h"
 #include "clipxai/image.h"
 #include "clipxai/model.h"
@@ -75,11 +76,6 @@ nlohmann::json measure(const Options& options) {
           .pixels;
   const double decode = seconds_since(start);
 
-  auto ids =
-      torch::zeros({static_cast<int64_t>(prompts.size()), config.context_length}, torch::kLong);
-  for (size_t p = 0; p < prompts.size(); ++p) {
-    ids[static_cast<int64_t>(p)].copy_(torch::tensor(prompts[p].ids, torch::kLong));
-  }
   const auto image_batch = pixels.unsqueeze(0);
 
   std::vector<double> vision_times, text_times, floor_times, explain_times;
@@ -88,7 +84,7 @@ nlohmann::json measure(const Options& options) {
     model.encode_image(image_batch);
     const double vision = seconds_since(start);
     start = Clock::now();
-    model.encode_text(ids);
+    model.encode_text(prompts);
     const double text = seconds_since(start);
     start = Clock::now();
     clipxai::explain_image(model, pixels, prompts, options.relevance);

@@ -11,6 +11,8 @@
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
+#include "clipxai/output.h"
+#include "clipxai/results_log.h"
 
 namespace clipxai {
 namespace fs = std::filesystem;
@@ -62,16 +64,12 @@ std::string image_of(const json& record) {
 
 void read_results_lines(SavedRun& run, const fs::path& path) {
   std::vector<std::pair<json, std::string>> records;  // with where each came from
-  std::istringstream lines(read_file(path));
-  std::string line;
-  for (int number = 1; std::getline(lines, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path.string() + " line " + std::to_string(number);
-    try {
-      records.emplace_back(json::parse(line), where);
-    } catch (const json::parse_error&) {
-      throw input_error(where + ": not a complete JSON object (a torn or partially written line?)");
-    }
+  const LogTail tail = read_log_lines(path.string(), [&](const LogLine& line) {
+    records.emplace_back(line.record, path.string() + " line " + std::to_string(line.number));
+  });
+  if (tail.torn_line > 0) {
+    throw input_error(path.string() + " line " + std::to_string(tail.torn_line) +
+                      ": not a complete JSON object (a torn or partially written line?)");
   }
   // The file is a journal: a later record for an image (a resumed run retrying an image that
   // failed) replaces the earlier one.
@@ -386,9 +384,6 @@ void validate(const CheckTolerances& tolerances) {
 }
 
 // As `explain --json` writes documents, so a merged document is byte for byte an unsharded one.
-std::string dump_document(const json& document) {
-  return document.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
-}
 
 }  // namespace
 
@@ -550,8 +545,10 @@ int run_check(const CheckOptions& options, std::ostream& out) {
   const SavedRun candidate = load_run(options.candidate);
   const CheckReport report = compare_runs(baseline, candidate, options.tolerances);
   if (!options.json_path.empty()) {
-    const std::string document = dump_document(
-        check_report_json(report, options.baseline, options.candidate, options.tolerances));
+    const std::string document =
+        json_text(
+            check_report_json(report, options.baseline, options.candidate, options.tolerances)) +
+        "\n";
     if (options.json_path == "-") {
       out << document;
     } else {
@@ -617,10 +614,10 @@ void run_merge(const std::string& output_path, const std::vector<std::string>& i
                std::ostream& out) {
   const json document = merge_runs(inputs);
   if (output_path == "-") {
-    out << dump_document(document);
+    out << json_text(document) << '\n';
     return;
   }
-  write_file_atomically(output_path, dump_document(document));
+  write_file_atomically(output_path, json_text(document) + "\n");
   out << "merged " << inputs.size() << " runs: " << document["results"].size() << " images, "
       << document["errors"].size() << " errors -> " << output_path << "\n";
 }

@@ -1,24 +1,17 @@
 #include "clipxai/cli.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
 #include <optional>
 
-#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include "clipxai/error.h"
 
 namespace clipxai {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr const char* kDescription =
     "clipxai: what a CLIP ViT model looks at when it matches an image with a text.\n"
@@ -39,49 +32,7 @@ Exit codes: 0 success; 1 checked and found different; 2 usage or input error;
 3 model or vocabulary cannot be loaded; 4 internal error.
 )";
 
-int available_cores() {
-  cpu_set_t cpus;
-  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
-  return 1;
-}
-
 }  // namespace
-
-std::string resolve_model_path(const std::string& explicit_path) {
-  if (!explicit_path.empty()) return explicit_path;
-  if (const char* from_environment = std::getenv("CLIPXAI_MODEL");
-      from_environment != nullptr && *from_environment != '\0') {
-    return from_environment;
-  }
-  std::vector<fs::path> directories;
-  std::error_code error;
-  const fs::path binary = fs::read_symlink("/proc/self/exe", error);
-  if (!error) {
-    directories.push_back(binary.parent_path() / ".." / "models");
-    directories.push_back(binary.parent_path() / ".." / "share" / "clipxai" / "models");
-  }
-  directories.push_back(fs::path(CLIPXAI_SOURCE_DIR) / "models");
-
-  std::vector<fs::path> looked;
-  for (const fs::path& directory : directories) {
-    const fs::path candidate = (directory / kDefaultModelFile).lexically_normal();
-    if (std::find(looked.begin(), looked.end(), candidate) != looked.end()) continue;
-    if (fs::is_regular_file(candidate, error)) return candidate.string();
-    looked.push_back(candidate);
-  }
-  std::string places;
-  for (const fs::path& path : looked) places += (places.empty() ? "" : ", ") + path.string();
-  throw model_error(
-      std::string("no --model given and the default model was not found (looked at ") + places +
-      "); pass --model FILE or set CLIPXAI_MODEL");
-}
-
-void set_thread_count(int threads) {
-  const int count = threads > 0 ? threads : available_cores();
-  torch::set_num_threads(count);
-  static std::once_flag interop_sized;
-  std::call_once(interop_sized, [count] { at::set_num_interop_threads(count); });
-}
 
 CLI::Validator one_of(const std::map<std::string, int>& names) {
   std::string choices;
@@ -152,6 +103,41 @@ void add_runtime_options(CLI::App& command, int& threads, std::string& device) {
   command.add_option("--device", device, "cpu, cuda or cuda:N")
       ->capture_default_str()
       ->type_name("NAME");
+}
+
+namespace {
+
+// An optional start layer: left empty unless given, so that the method's default applies.
+void add_start_layer_option(CLI::App& command, const std::string& name,
+                            std::optional<int>& start_layer, const std::string& description) {
+  command
+      .add_option_function<int>(
+          name, [&start_layer](const int& value) { start_layer = value; }, description)
+      ->type_name("N")
+      ->check(CLI::Range(-1, 1 << 20).description(""));
+}
+
+}  // namespace
+
+void add_method_options(CLI::App& command, std::string& method, std::optional<int>& start_layer,
+                        std::optional<int>& start_layer_text) {
+  std::vector<std::string> names;
+  std::string listed;
+  for (const MethodInfo& info : methods()) {
+    names.push_back(info.name);
+    listed += (listed.empty() ? "" : ", ") + info.name;
+  }
+  command
+      .add_option("--method", method,
+                  "Explanation method: " + listed + " (default: " + default_method_name() + ")")
+      ->check(CLI::IsMember(names).description(""))
+      ->type_name("NAME");
+  add_start_layer_option(command, "--start-layer", start_layer,
+                         "First vision layer of the rollout: -1 = last only (as the notebook), "
+                         "0 = all (default: the model's, `clipxai info` shows it)");
+  add_start_layer_option(command, "--start-layer-text", start_layer_text,
+                         "First text layer of the rollout: -1 = last only, 0 = all (default: "
+                         "the model's)");
 }
 
 CommandLine::CommandLine() : app_(kDescription, "clipxai") {

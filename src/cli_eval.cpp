@@ -7,6 +7,7 @@
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
 #include "clipxai/eval.h"
+#include "clipxai/output.h"
 
 namespace clipxai {
 
@@ -53,7 +54,7 @@ int run_eval_command(const EvalCommandOptions& options) {
   EvalOptions eval;
   eval.manifest = options.manifest;
   eval.model = resolve_model_path(options.model);
-  eval.vocab = options.vocab;
+  eval.vocabulary = vocabulary_sources(options.vocab);
   if (!options.start_layers.empty()) {
     eval.start_layers.assign(options.start_layers.begin(), options.start_layers.end());
   }
@@ -66,7 +67,7 @@ int run_eval_command(const EvalCommandOptions& options) {
   const bool json_to_stdout = options.json_path == "-";
   print_eval_table(report, json_to_stdout ? std::cerr : std::cout);
   if (!options.json_path.empty()) {
-    const std::string document = to_json(report).dump(2) + "\n";
+    const std::string document = json_text(to_json(report)) + "\n";
     if (json_to_stdout) {
       std::cout << document << std::flush;
     } else {

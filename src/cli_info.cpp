@@ -6,6 +6,7 @@
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
 #include "clipxai/model.h"
+#include "clipxai/output.h"
 #include "clipxai/relevance.h"
 #include "clipxai/report.h"
 #include "clipxai/tokenizer.h"
@@ -13,8 +14,8 @@
 namespace clipxai {
 namespace {
 
-std::string rollout_description(const ModelConfig& config) {
-  const StartLayers start = resolve_start_layers({}, config);
+std::string rollout_description(const ModelConfig& config, const MethodDefaults& defaults) {
+  const StartLayers start = resolve_start_layers({}, config, defaults);
   return "vision " + describe_layers(start.vision, config.vision_layers) + ", text " +
          describe_layers(start.text, config.text_layers) + " (the default; --start-layer and " +
          "--start-layer-text choose others)";
@@ -55,13 +56,13 @@ int run_info(const InfoOptions& options) {
     tokenizer_problem = error.what();
   }
 
-  nlohmann::json description = model_json(model.path(), config, tokenizer_source);
+  nlohmann::json description = model_json(model, tokenizer_source);
   if (!tokenizer_problem.empty()) {
     description["tokenizer"] = nullptr;
     description["tokenizer_error"] = tokenizer_problem;
   }
   if (options.json) {
-    std::cout << description.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    std::cout << json_text(description) << '\n';
     return kExitOk;
   }
   std::cout << "model:       " << model.path() << '\n'
@@ -75,7 +76,7 @@ int run_info(const InfoOptions& options) {
             << ", vocabulary " << config.vocab_size << '\n'
             << "embedding:   " << config.embed_dim << '\n'
             << "activation:  " << to_string(config.activation) << '\n'
-            << "rollout:     " << rollout_description(config) << '\n'
+            << "rollout:     " << rollout_description(config, model.method_defaults()) << '\n'
             << "tokenizer:   "
             << (tokenizer_problem.empty() ? tokenizer_source : "none: " + tokenizer_problem)
             << '\n';

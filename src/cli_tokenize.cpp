@@ -6,6 +6,7 @@
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
 #include "clipxai/model.h"
+#include "clipxai/output.h"
 #include "clipxai/tokenizer.h"
 
 namespace clipxai {
@@ -81,7 +82,7 @@ int run_tokenize(const TokenizeOptions& options) {
                      {"tokens", text.tokens},
                      {"truncated", text.truncated}});
     }
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    std::cout << json_text(out) << '\n';
     return kExitOk;
   }
   for (const TokenizedText& text : tokenized) {

@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "clipxai/batch_run.h"
+#include "clipxai/engine.h"
 #include "clipxai/error.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
@@ -192,61 +194,44 @@ LoadedImage load_entry(const ManifestImage& entry, const std::string& where) {
   return loaded;
 }
 
-// Explains one manifest image once per setting of `report` and appends its measured objects.
-// Appends nothing when it throws (Error(Input) for files that cannot be used).
-void evaluate_image(const ClipModel& model, const ManifestImage& entry,
-                    const std::vector<TokenizedText>& prompts, const std::string& where,
-                    const EvalOptions& options, EvalReport& report) {
-  const LoadedImage loaded = load_entry(entry, where);
-  const ModelConfig& config = model.config();
-  const PreprocessedImage input = preprocess(
-      loaded.decoded, {config.input_resolution, config.image_mean, config.image_std}, options.crop);
-  const torch::Tensor pixels = input.pixels.to(options.device);
-  std::vector<std::vector<ObjectResult>> results(report.settings.size());
-  for (size_t s = 0; s < report.settings.size(); ++s) {
-    const SettingResult& setting = report.settings[s];
-    const std::vector<PromptRelevance> relevances =
-        explain_image(model, pixels, prompts, RelevanceOptions{setting.start_layer, std::nullopt});
-    std::vector<double> logits;
-    for (const PromptRelevance& relevance : relevances) logits.push_back(relevance.logit);
-    for (const Target& target : loaded.targets) {
-      const RelevanceMap map = upsample_map(relevances[target.prompt].grid, input.crop,
-                                            loaded.decoded.width(), loaded.decoded.height());
-      ObjectResult object;
-      object.image = entry.image;
-      object.text = entry.prompts[target.prompt];
-      object.peak = map.peak;
-      object.pointing = peak_inside(map, target.region);
-      object.pointing_box = peak_inside(map, target.box);
-      object.energy = energy_inside(map, target.region);
-      object.iou = iou_above_mean(map, target.region);
-      if (!loaded.absent_prompts.empty()) {
-        object.top1_vs_absent = ranked_first(logits, target.prompt, loaded.absent_prompts);
-      }
-      results[s].push_back(std::move(object));
+// One manifest image's objects measured on the explanation of one setting.
+std::vector<ObjectResult> measure(const ManifestImage& entry, const LoadedImage& loaded,
+                                  const Explanation& explanation) {
+  std::vector<double> logits;
+  for (const PromptExplanation& prompt : explanation.prompts) {
+    logits.push_back(prompt.relevance.logit);
+  }
+  std::vector<ObjectResult> objects;
+  for (const Target& target : loaded.targets) {
+    const RelevanceMap map =
+        upsample_map(explanation.prompts[target.prompt].relevance.grid, explanation.crop,
+                     loaded.decoded.width(), loaded.decoded.height());
+    ObjectResult object;
+    object.image = entry.image;
+    object.text = entry.prompts[target.prompt];
+    object.peak = map.peak;
+    object.pointing = peak_inside(map, target.region);
+    object.pointing_box = peak_inside(map, target.box);
+    object.energy = energy_inside(map, target.region);
+    object.iou = iou_above_mean(map, target.region);
+    if (!loaded.absent_prompts.empty()) {
+      object.top1_vs_absent = ranked_first(logits, target.prompt, loaded.absent_prompts);
     }
+    objects.push_back(std::move(object));
   }
-  report.unprompted_objects += loaded.unprompted_objects;
-  for (size_t s = 0; s < report.settings.size(); ++s) {
-    std::vector<ObjectResult>& objects = report.settings[s].objects;
-    objects.insert(objects.end(), results[s].begin(), results[s].end());
-  }
+  return objects;
 }
 
-std::vector<TokenizedText> tokenize_prompts(const Manifest& manifest, size_t image,
+std::vector<TokenizedText> manifest_prompts(const Manifest& manifest, size_t image,
                                             const Tokenizer& tokenizer, int context_length) {
-  std::vector<TokenizedText> prompts;
   const std::vector<std::string>& texts = manifest.images[image].prompts;
+  std::vector<TokenizedText> prompts;
   for (size_t p = 0; p < texts.size(); ++p) {
-    const std::string where = manifest.path + ": images[" + std::to_string(image) + "].prompts[" +
-                              std::to_string(p) + "]";
     try {
-      prompts.push_back(tokenizer.tokenize(texts[p], context_length));
+      prompts.push_back(tokenize_prompts(tokenizer, {texts[p]}, context_length).front());
     } catch (const Error& error) {
-      throw Error(error.category(), where + ": " + error.what());
-    }
-    if (prompts.back().tokens.empty()) {
-      throw input_error(where + ": \"" + texts[p] + "\" has no tokens to explain");
+      throw Error(error.category(), manifest.path + ": images[" + std::to_string(image) +
+                                        "].prompts[" + std::to_string(p) + "]: " + error.what());
     }
   }
   return prompts;
@@ -256,7 +241,7 @@ void validate_start_layers(const std::vector<std::optional<int>>& start_layers,
                            const ModelConfig& config) {
   if (start_layers.empty()) throw usage_error("eval needs at least one --start-layer");
   for (const std::optional<int>& layer : start_layers) {
-    if (layer && (*layer < -1 || *layer >= config.vision_layers)) {
+    if (layer && !is_valid_start_layer(*layer, config.vision_layers)) {
       throw usage_error("--start-layer " + std::to_string(*layer) + ": " + config.name + " has " +
                         std::to_string(config.vision_layers) + " vision layers (use -1 to " +
                         std::to_string(config.vision_layers - 1) + ")");
@@ -385,11 +370,11 @@ EvalReport run_eval(const EvalOptions& options) {
   ClipModel model = ClipModel::load(options.model);
   const ModelConfig& config = model.config();
   validate_start_layers(options.start_layers, config);
-  const Tokenizer tokenizer =
-      load_tokenizer(options.vocab, model.embedded_vocabulary(), model.path(), config.vocab_size);
+  const Tokenizer tokenizer = load_tokenizer(options.vocabulary, model.embedded_vocabulary(),
+                                             model.path(), config.vocab_size);
   std::vector<std::vector<TokenizedText>> prompts;
   for (size_t i = 0; i < manifest.images.size(); ++i) {
-    prompts.push_back(tokenize_prompts(manifest, i, tokenizer, config.context_length));
+    prompts.push_back(manifest_prompts(manifest, i, tokenizer, config.context_length));
   }
   model.to(options.device);
 
@@ -397,29 +382,52 @@ EvalReport run_eval(const EvalOptions& options) {
   report.manifest = manifest.path;
   report.model_path = model.path();
   report.model = config;
+  report.method_defaults = model.method_defaults();
   report.tokenizer_source = tokenizer.source();
   report.crop = options.crop;
   report.images = static_cast<int>(manifest.images.size());
+  std::vector<ExplainSettings> settings;
   for (const std::optional<int>& layer : options.start_layers) {
-    const MethodSettings method = method_settings({layer, std::nullopt}, config, options.crop);
-    const std::string label = describe_layers(method.start_layer, config.vision_layers);
-    report.settings.push_back(
-        {layer, method, layer ? label : label + ", the model's default", {}, {}});
+    settings.push_back(
+        {default_method_name(), start_layer_parameters({layer, std::nullopt}), options.crop});
+    const auto method = create_method(settings.back().method, settings.back().parameters, model);
+    const std::string label = method->label();
+    report.settings.push_back({layer,
+                               method_json(*method, options.crop),
+                               layer ? label : label + ", the model's default",
+                               {},
+                               {}});
   }
 
   ProgressReporter progress(options.progress, manifest.images.size(), 0,
                             options.progress_out != nullptr ? *options.progress_out : std::cerr);
-  for (size_t i = 0; i < manifest.images.size(); ++i) {
-    try {
-      evaluate_image(model, manifest.images[i], prompts[i],
-                     manifest.path + ": images[" + std::to_string(i) + "]", options, report);
-    } catch (const Error& error) {
-      if (error.category() != ErrorCategory::Input) throw;
-      report.errors.push_back({manifest.images[i].image, error.category(), error.what()});
-      progress.note(std::string("clipxai: ") + error.what());
+  BatchCallbacks callbacks;
+  callbacks.failed = [&](size_t index, const Error& error) {
+    report.errors.push_back({manifest.images[index].image, error.category(), error.what()});
+    progress.note(std::string("clipxai: ") + error.what());
+  };
+  callbacks.progress = [&](size_t done, size_t failed) { progress.update(done, failed); };
+  const std::function<LoadedImage(size_t)> load = [&](size_t index) {
+    return load_entry(manifest.images[index],
+                      manifest.path + ": images[" + std::to_string(index) + "]");
+  };
+  const std::function<void(size_t, LoadedImage&)> evaluate = [&](size_t index,
+                                                                 LoadedImage& loaded) {
+    const ManifestImage& entry = manifest.images[index];
+    std::vector<std::vector<ObjectResult>> results;
+    std::optional<PreprocessedImage> input;
+    for (const ExplainSettings& setting : settings) {
+      const Session session(model, prompts[index], setting);
+      if (!input) input = session.preprocess(loaded.decoded);
+      results.push_back(measure(entry, loaded, session.explain(loaded.decoded, *input)));
     }
-    progress.update(i + 1, report.errors.size());
-  }
+    report.unprompted_objects += loaded.unprompted_objects;
+    for (size_t s = 0; s < results.size(); ++s) {
+      std::vector<ObjectResult>& objects = report.settings[s].objects;
+      objects.insert(objects.end(), results[s].begin(), results[s].end());
+    }
+  };
+  run_batch(manifest.images.size(), load, evaluate, callbacks);
   progress.finish();
   for (SettingResult& setting : report.settings) setting.summary = summarize(setting.objects);
   return report;
@@ -464,7 +472,7 @@ json to_json(const EvalReport& report) {
     for (const ObjectResult& object : setting.objects) per_object.push_back(object_json(object));
     settings.push_back({
         {"label", setting.label},
-        {"method", method_json(setting.method)},
+        {"method", setting.method},
         {"objects", s.objects},
         {"pointing", rate_json(rate(s.pointing_hits, s.objects))},
         {"pointing_box", rate_json(rate(s.pointing_box_hits, s.objects))},
@@ -484,7 +492,8 @@ json to_json(const EvalReport& report) {
   return {
       {"clipxai_version", CLIPXAI_VERSION},
       {"manifest", report.manifest},
-      {"model", model_json(report.model_path, report.model, report.tokenizer_source)},
+      {"model", model_json(report.model_path, report.model, report.method_defaults,
+                           report.tokenizer_source)},
       {"crop", to_string(report.crop)},
       {"images", report.images},
       {"failed_images", report.errors.size()},

@@ -297,4 +297,6 @@ PreprocessedImage preprocess(const DecodedImage& image, const PreprocessSpec& sp
   return out;
 }
 
+std::string to_string(CropMode mode) { return mode == CropMode::Pad ? "pad" : "center"; }
+
 }  // namespace clipxai

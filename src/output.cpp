@@ -38,14 +38,22 @@ std::string slug(const std::string& text) {
 
 }  // namespace
 
-void write_png(const std::string& path, const cv::Mat& rgb) {
+std::string json_text(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string encode_png(const cv::Mat& rgb) {
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   std::vector<uchar> encoded;
   if (!cv::imencode(".png", bgr, encoded)) {
-    throw Error(ErrorCategory::Internal, path + ": PNG encoding failed");
+    throw Error(ErrorCategory::Internal, "PNG encoding failed");
   }
-  write_file_atomically(path, std::string(encoded.begin(), encoded.end()));
+  return std::string(encoded.begin(), encoded.end());
+}
+
+void write_png(const std::string& path, const cv::Mat& rgb) {
+  write_file_atomically(path, encode_png(rgb));
 }
 
 std::string npy_bytes(const torch::Tensor& grid) {

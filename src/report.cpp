@@ -37,6 +37,7 @@ nlohmann::json grid_json(const torch::Tensor& grid) {
 }
 
 nlohmann::json tokens_json(const PromptResult& result) {
+  if (!result.relevance.has_token_relevance) return nullptr;
   const std::vector<std::string>& tokens = result.prompt.tokens;
   const std::vector<float>& relevance = result.relevance.token_relevance;
   if (tokens.size() != relevance.size()) {
@@ -85,14 +86,6 @@ size_t display_width(const std::string& text) {
 
 }  // namespace
 
-MethodSettings method_settings(const RelevanceOptions& options, const ModelConfig& config,
-                               CropMode crop) {
-  const StartLayers start = resolve_start_layers(options, config);
-  return {start.vision, start.text, crop};
-}
-
-std::string to_string(CropMode mode) { return mode == CropMode::Pad ? "pad" : "center"; }
-
 std::string to_string(ErrorCategory category) {
   switch (category) {
     case ErrorCategory::Usage:
@@ -108,8 +101,8 @@ std::string to_string(ErrorCategory category) {
 }
 
 nlohmann::json model_json(const std::string& path, const ModelConfig& config,
-                          const std::string& tokenizer_source) {
-  const StartLayers model_default = resolve_start_layers({}, config);
+                          const MethodDefaults& defaults, const std::string& tokenizer_source) {
+  const StartLayers model_default = resolve_start_layers({}, config, defaults);
   return {
       {"path", path},
       {"name", config.name},
@@ -134,13 +127,22 @@ nlohmann::json model_json(const std::string& path, const ModelConfig& config,
   };
 }
 
-nlohmann::json method_json(const MethodSettings& method) {
-  return {
-      {"name", kMethodName},
-      {"start_layer", method.start_layer},
-      {"start_layer_text", method.start_layer_text},
-      {"crop", to_string(method.crop)},
-  };
+nlohmann::json model_json(const ClipModel& model, const std::string& tokenizer_source) {
+  return model_json(model.path(), model.config(), model.method_defaults(), tokenizer_source);
+}
+
+ImageResult image_result(const std::string& image, const Explanation& explanation,
+                         const std::vector<std::string>& overlays,
+                         const std::vector<std::string>& raws) {
+  ImageResult result{image, explanation.width, explanation.height, explanation.crop, {}};
+  for (size_t i = 0; i < explanation.prompts.size(); ++i) {
+    const PromptExplanation& prompt = explanation.prompts[i];
+    PromptResult written{prompt.prompt, prompt.relevance, prompt.peak, {}, {}};
+    if (i < overlays.size()) written.overlay = overlays[i];
+    if (i < raws.size()) written.raw = raws[i];
+    result.prompts.push_back(std::move(written));
+  }
+  return result;
 }
 
 nlohmann::json image_result_json(const ImageResult& result) {
@@ -164,7 +166,7 @@ nlohmann::json error_json(const ErrorRecord& error) {
       {"image", error.image}, {"category", to_string(error.category)}, {"message", error.message}};
 }
 
-nlohmann::json report_json(const nlohmann::json& model, const MethodSettings& method,
+nlohmann::json report_json(const nlohmann::json& model, const nlohmann::json& method,
                            const std::vector<ImageResult>& results,
                            const std::vector<ErrorRecord>& errors) {
   nlohmann::json result_array = nlohmann::json::array();
@@ -172,8 +174,10 @@ nlohmann::json report_json(const nlohmann::json& model, const MethodSettings& me
   nlohmann::json error_array = nlohmann::json::array();
   for (const ErrorRecord& error : errors) error_array.push_back(error_json(error));
   return {
-      {"clipxai_version", CLIPXAI_VERSION}, {"model", model},
-      {"method", method_json(method)},      {"results", std::move(result_array)},
+      {"clipxai_version", CLIPXAI_VERSION},
+      {"model", model},
+      {"method", method},
+      {"results", std::move(result_array)},
       {"errors", std::move(error_array)},
   };
 }

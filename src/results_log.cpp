@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "clipxai/error.h"
+#include "clipxai/output.h"
 
 namespace clipxai {
 namespace {
@@ -45,10 +46,6 @@ void truncate_to(int fd, uint64_t size, const std::string& path) {
   }
 }
 
-std::string dump_line(const json& record) {
-  return record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-}
-
 // `text` (one dump(2) of a value) indented by `depth` further levels, as dump(2) nests it.
 void write_indented(std::ostream& out, const std::string& text, int depth) {
   const std::string indent(2 * depth, ' ');
@@ -69,6 +66,42 @@ const LogEntry* latest_of_kind(const ResultsLog& log, const std::string& image, 
 }
 
 }  // namespace
+
+LogTail read_log_lines(const std::string& path, const std::function<void(const LogLine&)>& visit) {
+  std::error_code error;
+  if (!fs::exists(path, error)) throw input_error(path + ": no such file");
+  std::ifstream file(path, std::ios::binary);
+  if (!file || fs::is_directory(path, error)) throw input_error(path + ": cannot read the file");
+  LogTail tail;
+  std::string text;
+  for (size_t number = 1; std::getline(file, text); ++number) {
+    const bool last_without_newline = file.eof();
+    LogLine line;
+    line.number = number;
+    line.offset = tail.complete_bytes;
+    line.length = text.size();
+    if (text.find_first_not_of(" \t\r") == std::string::npos) {
+      if (last_without_newline) break;
+      tail.complete_bytes += text.size() + 1;
+      continue;
+    }
+    try {
+      line.record = json::parse(text);
+    } catch (const json::parse_error&) {
+      if (last_without_newline) {
+        tail.torn_line = number;
+        break;
+      }
+      throw input_error(path + " line " + std::to_string(number) +
+                        ": not a complete JSON object (a torn or partially written line?)");
+    }
+    tail.complete_bytes += text.size() + (last_without_newline ? 0 : 1);
+    tail.missing_newline = last_without_newline;
+    visit(line);
+  }
+  if (file.bad()) throw input_error(path + ": cannot read the file");
+  return tail;
+}
 
 size_t count_latest(const std::vector<std::string>& images, const ResultsLog& log, bool results) {
   return static_cast<size_t>(std::count_if(images.begin(), images.end(), [&](const auto& image) {
@@ -118,27 +151,13 @@ ResultsLog ResultsLog::create(const std::string& path) {
 
 ResultsLog ResultsLog::resume(const std::string& path) {
   ResultsLog log(path, open_locked(path));
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw input_error(path + ": cannot read the results log");
-  std::string line;
-  for (size_t number = 1; std::getline(file, line); ++number) {
-    if (file.eof()) {  // no newline: the line a killed run was appending
-      log.dropped_torn_line_ = true;
-      break;
-    }
-    const uint64_t offset = log.size_;
-    log.size_ += line.size() + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json record;
-    try {
-      record = json::parse(line);
-    } catch (const json::parse_error&) {
-      throw input_error(path + " line " + std::to_string(number) + ": not a JSON object");
-    }
-    log.index_line(record, offset, line.size(), number);
-  }
-  if (file.bad()) throw input_error(path + ": cannot read the results log");
+  const LogTail tail = read_log_lines(path, [&](const LogLine& line) {
+    log.index_line(line.record, line.offset, line.length, line.number);
+  });
+  log.size_ = tail.complete_bytes;
+  log.dropped_torn_line_ = tail.torn_line > 0;
   if (log.dropped_torn_line_) truncate_to(log.fd_, log.size_, path);
+  if (tail.missing_newline) log.append_bytes("\n");
   return log;
 }
 
@@ -173,15 +192,20 @@ void ResultsLog::append(const json& record) {
   if (!record.is_object() || !record.contains("image") || !record["image"].is_string()) {
     throw Error(ErrorCategory::Internal, "results log records need a string \"image\"");
   }
-  const std::string line = dump_line(record);
+  const std::string line = json_text(record, -1) + "\n";
   const uint64_t offset = size_;
+  append_bytes(line);
+  index_line(record, offset, line.size() - 1, 0);
+}
+
+void ResultsLog::append_bytes(const std::string& bytes) {
   size_t written = 0;
-  while (written < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd_, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const std::string reason = system_message();
-      ::ftruncate(fd_, static_cast<off_t>(offset));  // best effort: no torn line in the middle
+      ::ftruncate(fd_, static_cast<off_t>(size_));  // best effort: no torn line in the middle
       throw input_error(path_ + ": cannot append to the results log: " + reason);
     }
     written += static_cast<size_t>(n);
@@ -189,8 +213,7 @@ void ResultsLog::append(const json& record) {
   if (::fsync(fd_) != 0) {
     throw input_error(path_ + ": cannot sync the results log: " + system_message());
   }
-  size_ += line.size();
-  index_line(record, offset, line.size() - 1, 0);
+  size_ += bytes.size();
 }
 
 const LogEntry* ResultsLog::latest(const std::string& image) const {
@@ -224,18 +247,18 @@ void write_run_document(std::ostream& out, const json& header,
   out << "{\n";
   bool first_member = true;
   for (const auto& [name, value] : members.items()) {
-    out << (first_member ? "" : ",\n") << "  " << json(name).dump() << ": ";
+    out << (first_member ? "" : ",\n") << "  " << json_text(name, -1) << ": ";
     first_member = false;
     const bool is_results = name == "results";
     if (!is_results && name != "errors") {
-      write_indented(out, value.dump(2, ' ', false, json::error_handler_t::replace), 1);
+      write_indented(out, json_text(value), 1);
       continue;
     }
     bool first_record = true;
     visit_latest(images, log, is_results, [&](const json& record) {
       out << (first_record ? "[\n    " : ",\n    ");
       first_record = false;
-      write_indented(out, record.dump(2, ' ', false, json::error_handler_t::replace), 2);
+      write_indented(out, json_text(record), 2);
     });
     out << (first_record ? "[]" : "\n  ]");
   }

@@ -199,25 +199,6 @@ std::vector<std::string> glob_directories(const std::string& pattern) {
   return directories;
 }
 
-// Site directories where pip may have installed `clip` or `open_clip`, most specific first.
-std::vector<std::string> site_directory_patterns() {
-  std::vector<std::string> patterns;
-  for (const char* variable : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
-    if (const char* prefix = std::getenv(variable); prefix && *prefix) {
-      patterns.push_back(std::string(prefix) + "/lib/python3*/site-packages");
-    }
-  }
-  if (const char* home = std::getenv("HOME"); home && *home) {
-    patterns.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
-  }
-  for (const char* system :
-       {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-        "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages"}) {
-    patterns.emplace_back(system);
-  }
-  return patterns;
-}
-
 }  // namespace
 
 Tokenizer::Tokenizer(const std::string& gzip_bytes, std::string source, int vocab_size)
@@ -368,25 +349,27 @@ std::string clean_text(const std::string& text) {
   return text::encode_utf8(text::clean(text::decode_utf8(text)));
 }
 
-Tokenizer load_tokenizer(const std::string& explicit_path,
+Tokenizer load_tokenizer(const VocabularySources& sources,
                          const std::optional<std::string>& embedded_gzip_bytes,
                          const std::string& model_path, int vocab_size) {
-  if (!explicit_path.empty()) {
-    return Tokenizer(read_vocab_file(explicit_path, explicit_path + " (from --vocab)"),
-                     explicit_path, vocab_size);
+  if (!sources.explicit_path.empty()) {
+    return Tokenizer(
+        read_vocab_file(sources.explicit_path, sources.explicit_path + " (from --vocab)"),
+        sources.explicit_path, vocab_size);
   }
   if (embedded_gzip_bytes) {
     return Tokenizer(*embedded_gzip_bytes, "vocabulary embedded in " + model_path, vocab_size);
   }
-  if (const char* env_path = std::getenv("CLIPXAI_VOCAB"); env_path && *env_path) {
-    return Tokenizer(read_vocab_file(env_path, std::string(env_path) + " (from $CLIPXAI_VOCAB)"),
-                     env_path, vocab_size);
+  if (!sources.environment_path.empty()) {
+    return Tokenizer(read_vocab_file(sources.environment_path,
+                                     sources.environment_path + " (from $CLIPXAI_VOCAB)"),
+                     sources.environment_path, vocab_size);
   }
   std::vector<std::string> looked = {"--vocab (not given)",
                                      "the model archive " + model_path + " (no vocabulary inside)",
                                      "$CLIPXAI_VOCAB (not set)"};
   const std::string packages = std::string("{clip,open_clip}/") + kVocabFileName;
-  for (const std::string& pattern : site_directory_patterns()) {
+  for (const std::string& pattern : sources.site_patterns) {
     const std::vector<std::string> directories = glob_directories(pattern);
     for (const std::string& directory : directories) {
       for (const char* package : {"clip", "open_clip"}) {

@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include "clipxai/error.h"
+
 namespace clipxai {
 namespace {
 
@@ -121,10 +123,37 @@ torch::Tensor run_transformer(const TransformerWeights& transformer, const torch
   return states.squeeze(1).expand({outputs, -1});
 }
 
-TextBatch trim_to_longest_eot(const torch::Tensor& ids) {
-  auto eot = ids.argmax(-1);
+TextBatch trim_to_longest_eot(const torch::Tensor& ids, const torch::Tensor& eot) {
   const int64_t length = eot.max().item<int64_t>() + 1;
-  return {ids.narrow(1, 0, length), std::move(eot)};
+  return {ids.narrow(1, 0, length), eot};
+}
+
+TextBatch text_batch(const std::vector<TokenizedText>& prompts, int context_length) {
+  size_t longest = 0;
+  for (const auto& prompt : prompts) {
+    if (prompt.ids.empty() || prompt.ids.size() > static_cast<size_t>(context_length)) {
+      throw input_error("prompt \"" + prompt.text + "\" has " + std::to_string(prompt.ids.size()) +
+                        " token slots; the model's context holds 1.." +
+                        std::to_string(context_length));
+    }
+    if (prompt.eot_index < 0 || static_cast<size_t>(prompt.eot_index) >= prompt.ids.size()) {
+      throw input_error("prompt \"" + prompt.text + "\": its end-of-text slot " +
+                        std::to_string(prompt.eot_index) + " lies outside its " +
+                        std::to_string(prompt.ids.size()) + " token slots");
+    }
+    longest = std::max(longest, prompt.ids.size());
+  }
+  const auto count = static_cast<int64_t>(prompts.size());
+  auto ids = torch::zeros({count, static_cast<int64_t>(longest)}, torch::kLong);
+  auto eot = torch::empty({count}, torch::kLong);
+  for (int64_t p = 0; p < count; ++p) {
+    const TokenizedText& prompt = prompts[static_cast<size_t>(p)];
+    ids[p]
+        .narrow(0, 0, static_cast<int64_t>(prompt.ids.size()))
+        .copy_(torch::tensor(prompt.ids, torch::kLong));
+    eot[p] = prompt.eot_index;
+  }
+  return trim_to_longest_eot(ids, eot);
 }
 
 }  // namespace clipxai

@@ -38,12 +38,16 @@ torch::Tensor run_transformer(const TransformerWeights& transformer, const torch
 // batch element) -> [B, 1, ...].
 torch::Tensor select_rows(const torch::Tensor& x, const torch::Tensor& rows);
 
-// Prompts as a batch for the causal text tower: `ids` [B, C] cut to the longest EOT + 1 slots
-// (later slots change no EOT output), and `eot` [B], the position of each row's highest id.
+// Prompts as a batch for the causal text tower: `ids` [B, T] cut to the longest EOT + 1 slots
+// (later slots change no EOT output), and `eot` [B], the slot of each row's end-of-text token.
 struct TextBatch {
   torch::Tensor ids;
   torch::Tensor eot;
 };
-TextBatch trim_to_longest_eot(const torch::Tensor& ids);
+TextBatch trim_to_longest_eot(const torch::Tensor& ids, const torch::Tensor& eot);
+// The prompts' context slots as one zero-padded batch, trimmed as above; the EOT slots are the
+// tokenizer's (TokenizedText::eot_index). Throws Error(Input) for a prompt that has no slots, more
+// than `context_length`, or an EOT slot outside its ids.
+TextBatch text_batch(const std::vector<TokenizedText>& prompts, int context_length);
 
 }  // namespace clipxai

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "clipxai/environment.h"
 #include "clipxai/error.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
@@ -297,13 +298,15 @@ EvalReport small_report() {
   report.tokenizer_source = "embedded";
   report.images = 3;
   report.unprompted_objects = 1;
-  const MethodSettings last{5, 3, CropMode::Center};
-  const MethodSettings all{0, 3, CropMode::Center};
-  report.settings.push_back({-1, last,
-                             describe_layers(last.start_layer, report.model.vision_layers),
+  const nlohmann::json last = {{"name", "chefer2021-gradient-rollout"},
+                               {"start_layer", 5},
+                               {"start_layer_text", 3},
+                               {"crop", "center"}};
+  nlohmann::json all = last;
+  all["start_layer"] = 0;
+  report.settings.push_back({-1, last, describe_layers(5, report.model.vision_layers),
                              three_objects(), summarize(three_objects())});
-  report.settings.push_back(
-      {0, all, describe_layers(all.start_layer, report.model.vision_layers), {}, {}});
+  report.settings.push_back({0, all, describe_layers(0, report.model.vision_layers), {}, {}});
   report.errors.push_back({"c.png", ErrorCategory::Input, "c.png: not an image"});
   return report;
 }

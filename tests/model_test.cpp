@@ -42,8 +42,9 @@ TEST_P(ReferenceModel, InfersTheArchitecture) {
   EXPECT_EQ(config.text_layers, expected["text_layers"]);
   EXPECT_EQ(config.text_heads, expected["text_heads"]);
   EXPECT_EQ(to_string(config.activation), expected["activation"]);
-  EXPECT_EQ(config.relevance_start_layer, expected["relevance_start_layer"]);
-  EXPECT_EQ(config.relevance_start_layer_text, expected["relevance_start_layer_text"]);
+  EXPECT_EQ(model.method_defaults().relevance_start_layer, expected["relevance_start_layer"]);
+  EXPECT_EQ(model.method_defaults().relevance_start_layer_text,
+            expected["relevance_start_layer_text"]);
   for (size_t c = 0; c < 3; ++c) {
     EXPECT_FLOAT_EQ(config.image_mean[c], expected["image_mean"][c].get<float>());
     EXPECT_FLOAT_EQ(config.image_std[c], expected["image_std"][c].get<float>());
@@ -59,12 +60,21 @@ TEST_P(ReferenceModel, CarriesItsEmbeddedVocabulary) {
 }
 
 TEST_P(ReferenceModel, HoldsEveryWeightInFp32) {
-  for (const char* name : {"visual.proj", "visual.conv1.weight", "text_projection",
-                           "visual.transformer.resblocks.0.attn.in_proj_weight",
-                           "transformer.resblocks.0.mlp.c_fc.weight", "ln_final.weight"}) {
-    EXPECT_EQ(model.weight(name).scalar_type(), torch::kFloat) << name;
-    EXPECT_TRUE(model.weight(name).is_contiguous()) << name;
-    EXPECT_FALSE(model.weight(name).requires_grad()) << name;
+  const ClipWeights& w = model.weights();
+  const std::vector<std::pair<const char*, torch::Tensor>> tensors = {
+      {"visual.proj", w.vision.proj},
+      {"visual.conv1.weight", w.vision.conv1},
+      {"text_projection", w.text.projection},
+      {"visual.transformer.resblocks.0.attn.in_proj_weight (query rows)",
+       w.vision.transformer.blocks[0].q_weight},
+      {"visual.transformer.resblocks.0.attn.in_proj_weight (key and value rows)",
+       w.vision.transformer.blocks[0].kv_weight},
+      {"transformer.resblocks.0.mlp.c_fc.weight", w.text.transformer.blocks[0].fc_weight},
+      {"ln_final.weight", w.text.ln_final_weight}};
+  for (const auto& [name, tensor] : tensors) {
+    EXPECT_EQ(tensor.scalar_type(), torch::kFloat) << name;
+    EXPECT_TRUE(tensor.is_contiguous()) << name;
+    EXPECT_FALSE(tensor.requires_grad()) << name;
   }
 }
 
@@ -76,7 +86,7 @@ TEST_P(ReferenceModel, ImageEncoderMatchesReference) {
 }
 
 TEST_P(ReferenceModel, TextEncoderMatchesReference) {
-  const auto features = model.encode_text(reference.prompt_ids());
+  const auto features = model.encode_text(reference.prompts());
   const auto expected = to_tensor(reference.json["text_features"]);
   ASSERT_EQ(features.sizes(), expected.sizes());
   EXPECT_LT(relative_error(features, expected), 1e-4);
@@ -89,7 +99,7 @@ TEST(ClipModel, RejectsTokenIdsOutsideTheVocabulary) {
   const auto model = ClipModel::load(model_data("tiny_vit.pt"));
   const auto ids = torch::tensor({{model.config().vocab_size - 2, model.config().vocab_size}});
   try {
-    model.encode_text(ids);
+    model.encode_text(ids, torch::tensor({1}));
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.category(), ErrorCategory::Input);

@@ -149,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(Relevance, DescribeLayers,
 
 struct StartLayerCase {
   const char* name;
-  int model_vision, model_text;  // ModelConfig::relevance_start_layer*
+  int model_vision, model_text;  // MethodDefaults::relevance_start_layer*
   RelevanceOptions options;
   int vision, text;  // resolved
 };
@@ -160,9 +160,8 @@ TEST_P(ResolveStartLayers, UnsetMeansTheModelsDefault) {
   ModelConfig config;
   config.vision_layers = 6;
   config.text_layers = 4;
-  config.relevance_start_layer = GetParam().model_vision;
-  config.relevance_start_layer_text = GetParam().model_text;
-  const StartLayers resolved = resolve_start_layers(GetParam().options, config);
+  const MethodDefaults defaults{GetParam().model_vision, GetParam().model_text};
+  const StartLayers resolved = resolve_start_layers(GetParam().options, config, defaults);
   EXPECT_EQ(resolved.vision, GetParam().vision);
   EXPECT_EQ(resolved.text, GetParam().text);
 }
@@ -181,7 +180,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ModelDefaultStartLayers, ComeFromTheArchive) {
   const Reference reference(model_data("tiny_vit_grid7_gelu.reference.json"));
   const auto model = ClipModel::load(reference.archive());
-  const ModelConfig& config = model.config();
+  const MethodDefaults& config = model.method_defaults();
   ASSERT_EQ(config.relevance_start_layer, reference.json["config"]["relevance_start_layer"]);
   ASSERT_NE(config.relevance_start_layer, -1);
   const auto image = reference.images()[0];

@@ -114,14 +114,16 @@ class EffectiveStartLayers : public testing::TestWithParam<StartLayerCase> {};
 
 TEST_P(EffectiveStartLayers, ResolveTheLastLayerDefault) {
   const StartLayerCase& c = GetParam();
-  const MethodSettings method =
-      method_settings({c.requested_vision, c.requested_text}, small_config(), CropMode::Pad);
-  EXPECT_EQ(method.start_layer, c.effective_vision);
-  EXPECT_EQ(method.start_layer_text, c.effective_text);
-  EXPECT_EQ(method_json(method), json({{"name", "chefer2021-gradient-rollout"},
-                                       {"start_layer", c.effective_vision},
-                                       {"start_layer_text", c.effective_text},
-                                       {"crop", "pad"}}));
+  const json method = method_json(
+      *create_method("chefer2021", start_layer_parameters({c.requested_vision, c.requested_text}),
+                     small_config(), MethodDefaults{}),
+      CropMode::Pad);
+  EXPECT_EQ(method["start_layer"], c.effective_vision);
+  EXPECT_EQ(method["start_layer_text"], c.effective_text);
+  EXPECT_EQ(method, json({{"name", "chefer2021-gradient-rollout"},
+                          {"start_layer", c.effective_vision},
+                          {"start_layer_text", c.effective_text},
+                          {"crop", "pad"}}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Layers, EffectiveStartLayers,
@@ -129,9 +131,9 @@ INSTANTIATE_TEST_SUITE_P(Layers, EffectiveStartLayers,
                                          StartLayerCase{3, 1, 3, 1}));
 
 TEST(ModelJson, DescribesTheArchitecture) {
-  ModelConfig config = small_config();
-  config.relevance_start_layer = 0;
-  const json model = model_json("models/tiny.pt", config, "embedded in models/tiny.pt");
+  const ModelConfig config = small_config();
+  const MethodDefaults defaults{0, -1};
+  const json model = model_json("models/tiny.pt", config, defaults, "embedded in models/tiny.pt");
   EXPECT_EQ(keys(model), (std::vector<std::string>{"activation",
                                                    "context_length",
                                                    "embed_dim",
@@ -165,10 +167,11 @@ TEST(ModelJson, DescribesTheArchitecture) {
 }
 
 TEST(ReportJson, AssemblesModelMethodResultsAndErrors) {
-  const json model = model_json("m.pt", small_config(), "v.txt.gz");
-  const json report =
-      report_json(model, method_settings({}, small_config(), CropMode::Center), {image_result()},
-                  {{"broken.png", ErrorCategory::Input, "broken.png: truncated"}});
+  const json model = model_json("m.pt", small_config(), MethodDefaults{}, "v.txt.gz");
+  const json method = method_json(
+      *create_method("chefer2021", {}, small_config(), MethodDefaults{}), CropMode::Center);
+  const json report = report_json(model, method, {image_result()},
+                                  {{"broken.png", ErrorCategory::Input, "broken.png: truncated"}});
   EXPECT_EQ(keys(report),
             (std::vector<std::string>{"clipxai_version", "errors", "method", "model", "results"}));
   EXPECT_EQ(report["model"], model);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "clipxai/environment.h"
 #include "clipxai/error.h"
 
 namespace clipxai {

@@ -17,25 +17,13 @@
 #include <CLI/CLI.hpp>
 
 #include "clipxai/check.h"
+#include "clipxai/environment.h"
+#include "clipxai/explain_job.h"
 #include "clipxai/image.h"
+#include "clipxai/method.h"
 #include "clipxai/render.h"
 
 namespace clipxai {
-
-// The model clipxai uses when none is given (issue 3's emoji CLIP, committed under models/).
-// Looked for, in order: $CLIPXAI_MODEL (used as given), then this file in
-//   <directory of the clipxai binary>/../models/
-//   <directory of the clipxai binary>/../share/clipxai/models/
-//   <source tree>/models/
-inline constexpr const char* kDefaultModelFile = "clipxai-emoji-vit.pt";
-
-// `explicit_path` when not empty, else the default model as above. Throws Error(Model) listing
-// every place looked when there is none.
-std::string resolve_model_path(const std::string& explicit_path);
-
-// Sizes LibTorch's intra- and inter-op thread pools; 0 = one thread per core. LibTorch allows
-// the inter-op pool to be sized only once per process, before it is used.
-void set_thread_count(int threads);
 
 // "cpu", "cuda" or "cuda:N". Throws Error(Usage) for other names and when CUDA is unavailable.
 torch::Device parse_device(const std::string& name);
@@ -48,27 +36,22 @@ CLI::Validator one_of(const std::map<std::string, int>& names);
 void add_model_options(CLI::App& command, std::string& model, std::string& vocab);
 void add_crop_option(CLI::App& command, CropMode& crop);
 void add_runtime_options(CLI::App& command, int& threads, std::string& device);
+// --method (one of method.h's names) and the method options --start-layer, --start-layer-text,
+// each left empty unless given so that the method's default applies.
+void add_method_options(CLI::App& command, std::string& method, std::optional<int>& start_layer,
+                        std::optional<int>& start_layer_text);
 
-// IMAGE may be a file, a directory or @LIST (batch.h); prompts come from TEXT and --texts-from.
-// Every run keeps OUT/results.jsonl and OUT/run.json (results_log.h), so it can be resumed,
-// checked and merged; overlays mirror the input tree under OUT.
+// The job's own fields, plus what the command line resolves before the run: the shard, the
+// default model, the vocabulary's look-up places, the threads and device, and the method
+// options that become ExplainSettings::parameters.
 struct ExplainOptions {
-  std::string image;
-  std::vector<std::string> texts;
-  std::string texts_from;  // empty: none
-  std::string shard;       // "K/N"; empty: every input
-  bool resume = false;
+  ExplainJob job;
+  std::string shard;  // "K/N"; empty: every input
   bool quiet = false;
-  std::string model;  // empty: the default model
-  std::string vocab;  // empty: the lookup order of tokenizer.h
-  std::string out_dir = "clipxai-out";
-  std::string json_path;           // empty: no JSON; "-": standard output
-  std::optional<int> start_layer;  // see relevance.h; empty: the model's default
+  std::string model;               // empty: the default model
+  std::string vocab;               // empty: the look-up order of environment.h
+  std::optional<int> start_layer;  // empty: the method's default (the model's, for chefer2021)
   std::optional<int> start_layer_text;
-  CropMode crop = CropMode::Center;
-  OverlayStyle overlay;  // --alpha, --colormap
-  bool save_raw = false;
-  bool timings = false;  // print where the time went (timings.h); add "timings" to the JSON
   int threads = 0;
   std::string device = "cpu";
 };

@@ -102,8 +102,8 @@ bool ranked_first(const std::vector<double>& logits, size_t own, const std::vect
 
 struct EvalOptions {
   std::string manifest;
-  std::string model;  // archive path (the command line resolves the default model)
-  std::string vocab;  // empty: the lookup order of tokenizer.h
+  std::string model;             // archive path (the command line resolves the default model)
+  VocabularySources vocabulary;  // tokenizer.h; empty: the model's embedded vocabulary only
   // One setting (table row) each: a vision start layer (relevance.h), or empty for the model's.
   std::vector<std::optional<int>> start_layers{std::nullopt};
   CropMode crop = CropMode::Center;
@@ -141,7 +141,7 @@ std::optional<double> rate(double numerator, int count);
 
 struct SettingResult {
   std::optional<int> start_layer;  // as requested; empty: the model's default
-  MethodSettings method;           // effective layers (report.h)
+  nlohmann::json method;           // the document's "method" object (engine.h's method_json)
   std::string label;  // "last layer (5)", "all layers (0-5)", "layers 3-5"; "... default" when
                       // the model's default was asked for
   std::vector<ObjectResult> objects;
@@ -152,6 +152,7 @@ struct EvalReport {
   std::string manifest;
   std::string model_path;
   ModelConfig model;
+  MethodDefaults method_defaults;
   std::string tokenizer_source;
   CropMode crop = CropMode::Center;
   int images = 0;              // listed in the manifest
@@ -161,7 +162,8 @@ struct EvalReport {
 };
 
 // Reads the manifest (before anything else), loads the model and tokenizer, moves the model to
-// options.device and explains every image once per setting. Throws Error(Input) for a bad
+// options.device and explains every image once per setting (a Session per image and setting,
+// the images decoded ahead as batch_run.h does). Throws Error(Input) for a bad
 // manifest or a prompt without tokens, Error(Model) for the model or vocabulary, Error(Usage) for
 // no settings or a start layer outside the model's layers.
 EvalReport run_eval(const EvalOptions& options);
@@ -172,7 +174,7 @@ void print_eval_table(const EvalReport& report, std::ostream& out);
 
 // {"clipxai_version", "manifest", "model" (report.h's model_json), "crop", "images",
 //  "failed_images", "unprompted_objects",
-//  "settings": [{"label", "method" (report.h's method_json), "objects", "pointing",
+//  "settings": [{"label", "method" (engine.h's method_json), "objects", "pointing",
 //                "pointing_box", "energy", "miou", "top1_vs_absent" (rates; null when nothing was
 //                counted), "top1_objects", "hits": {"pointing", "pointing_box", "top1_vs_absent"},
 //                "per_object": [{"image", "text", "peak": [x, y], "pointing", "pointing_box",

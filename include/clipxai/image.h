@@ -43,6 +43,7 @@ DecodedImage load_image(const std::string& path);
 DecodedImage decode_image(const std::string& bytes, const std::string& name);
 
 enum class CropMode { Center, Pad };
+std::string to_string(CropMode mode);  // "center", "pad"
 
 // The square the model saw, in the decoded (upright) image's pixel coordinates, where pixel (i, j)
 // covers [i, i + 1) x [j, j + 1). Each axis maps linearly: model pixel p covers original

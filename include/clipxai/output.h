@@ -11,11 +11,17 @@
 #include <vector>
 
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
 namespace clipxai {
 
-// `rgb`: CV_8UC3 in RGB order.
+// `value` as JSON text: nlohmann's dump(indent), or one line for indent -1. Never throws: strings that are not UTF-8 (file names may be any bytes) have their bad
+// bytes written as U+FFFD. Every JSON document and line clipxai writes goes through it.
+std::string json_text(const nlohmann::json& value, int indent = 2);
+
+// `rgb`: CV_8UC3 in RGB order. encode_png gives the file's bytes; write_png writes them.
+std::string encode_png(const cv::Mat& rgb);
 void write_png(const std::string& path, const cv::Mat& rgb);
 
 // The .npy encoding of a 2-D tensor as float32 (see above).

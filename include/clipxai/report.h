@@ -14,7 +14,7 @@
 //     "relevance_start_layer_text": 3,  // what "method" gets when no start layer is chosen)
 //     "tokenizer": "<where the vocabulary came from>"
 //   },
-//   "method": {
+//   "method": {               // the method's description (method.h) plus the crop; chefer2021:
 //     "name": "chefer2021-gradient-rollout",
 //     "start_layer": 5,       // first vision layer whose attention enters the rollout (0-based)
 //     "start_layer_text": 3,  // first text layer likewise
@@ -34,7 +34,8 @@
 //           "grid": [[...], ...],    // raw R[CLS, patches]: grid rows, top row first
 //           "peak": [312, 208],      // [x, y] original pixel where the upsampled map is highest
 //           "tokens": [{"token": "a", "relevance": 0.31}, {"token": "dog", "relevance": 0.69}],
-//                                    // tokens between start and end; relevances sum to 1
+//                                    // tokens between start and end; relevances sum to 1;
+//                                    // null for a method that defines no token relevance
 //           "truncated": false,      // the prompt did not fit the context and was cut
 //           "overlay": "clipxai-out/photo__a-dog.png",  // or null
 //           "raw": "clipxai-out/photo__a-dog.npy"       // with --save-raw, else null
@@ -57,6 +58,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include "clipxai/engine.h"
 #include "clipxai/error.h"
 #include "clipxai/image.h"
 #include "clipxai/model.h"
@@ -64,18 +66,6 @@
 #include "clipxai/tokenizer.h"
 
 namespace clipxai {
-
-inline constexpr const char* kMethodName = "chefer2021-gradient-rollout";
-
-// Method settings as effective layer indices (the model's default and -1 resolved; see
-// resolve_start_layers, whose errors it throws).
-struct MethodSettings {
-  int start_layer = 0;
-  int start_layer_text = 0;
-  CropMode crop = CropMode::Center;
-};
-MethodSettings method_settings(const RelevanceOptions& options, const ModelConfig& config,
-                               CropMode crop);
 
 struct PromptResult {
   TokenizedText prompt;
@@ -99,15 +89,22 @@ struct ErrorRecord {
   std::string message;
 };
 
-std::string to_string(CropMode mode);
 std::string to_string(ErrorCategory category);
 
+// The "model" object; its relevance_start_layer* are the model's MethodDefaults resolved to
+// 0-based first layers.
 nlohmann::json model_json(const std::string& path, const ModelConfig& config,
-                          const std::string& tokenizer_source);
-nlohmann::json method_json(const MethodSettings& method);
+                          const MethodDefaults& defaults, const std::string& tokenizer_source);
+nlohmann::json model_json(const ClipModel& model, const std::string& tokenizer_source);
+// An image's result object. `explanation` gives the scores, grids, tokens and peaks; `overlays`
+// and `raws` the files written for its prompts (empty: none).
+ImageResult image_result(const std::string& image, const Explanation& explanation,
+                         const std::vector<std::string>& overlays,
+                         const std::vector<std::string>& raws);
 nlohmann::json image_result_json(const ImageResult& result);
 nlohmann::json error_json(const ErrorRecord& error);
-nlohmann::json report_json(const nlohmann::json& model, const MethodSettings& method,
+// `method`: the session's method_json().
+nlohmann::json report_json(const nlohmann::json& model, const nlohmann::json& method,
                            const std::vector<ImageResult>& results,
                            const std::vector<ErrorRecord>& errors);
 

@@ -28,6 +28,27 @@
 
 namespace clipxai {
 
+// One complete line of a results.jsonl file as read back.
+struct LogLine {
+  size_t number = 0;    // 1-based
+  uint64_t offset = 0;  // byte range of the line, newline excluded
+  uint64_t length = 0;
+  nlohmann::json record;
+};
+
+// The one reader of results.jsonl files. Visits each complete line (one ending in a newline) in
+// order, blank lines skipped; a complete line that is not JSON is an Error(Input) "PATH line N:
+// not a complete JSON object (...)". A last line without its newline is a record when it is a
+// whole JSON value (a run killed just before writing the newline), and otherwise a torn line —
+// what a killed run was appending — and never a record. Throws Error(Input) naming the file when
+// it cannot be read ("no such file" when it is missing).
+struct LogTail {
+  uint64_t complete_bytes = 0;   // the size of the lines visited, blank ones included
+  bool missing_newline = false;  // the last line visited has no newline after it
+  size_t torn_line = 0;          // the torn line's number, or 0 when there is none
+};
+LogTail read_log_lines(const std::string& path, const std::function<void(const LogLine&)>& visit);
+
 struct LogEntry {
   std::string image;
   bool is_result = false;            // false: an error record
@@ -69,6 +90,8 @@ class ResultsLog {
 
  private:
   ResultsLog(std::string path, int fd);
+  // Writes `bytes` at the end with one write and syncs them; on failure cuts the file back.
+  void append_bytes(const std::string& bytes);
   void index_line(const nlohmann::json& record, uint64_t offset, uint64_t length, size_t line);
 
   std::string path_;

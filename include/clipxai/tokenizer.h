@@ -77,13 +77,22 @@ class Tokenizer {
 // whitespace collapsed, lower case), in UTF-8. Throws Error(Input) on invalid UTF-8.
 std::string clean_text(const std::string& text);
 
-// Where a vocabulary is looked for, in order: `explicit_path` (from --vocab), the model archive's
-// embedded vocabulary, $CLIPXAI_VOCAB, then where pip-installed `clip` and `open_clip` keep
-// `bpe_simple_vocab_16e6.txt.gz` ($VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, /usr/local/lib,
-// /usr/lib site directories, in that order). An explicit path or $CLIPXAI_VOCAB that cannot be
-// read is an error rather than a reason to look further. Throws Error(Model) listing every place
-// looked when none is found.
-Tokenizer load_tokenizer(const std::string& explicit_path,
+// Where a vocabulary may be, for load_tokenizer. The library looks nowhere by itself: the
+// executables fill this from their options and environment (environment.h).
+struct VocabularySources {
+  std::string explicit_path;     // --vocab; empty: not given
+  std::string environment_path;  // e.g. $CLIPXAI_VOCAB; empty: not set
+  // Glob patterns of Python site directories, most specific first, where pip-installed `clip`
+  // and `open_clip` keep bpe_simple_vocab_16e6.txt.gz.
+  std::vector<std::string> site_patterns;
+};
+
+// The vocabulary looked for, in order: `sources.explicit_path`, the model's embedded vocabulary,
+// `sources.environment_path`, then {clip,open_clip}/bpe_simple_vocab_16e6.txt.gz below each
+// directory matching a site pattern. An explicit or environment path that cannot be read is an
+// error rather than a reason to look further. Throws Error(Model) listing every place looked when
+// none is found.
+Tokenizer load_tokenizer(const VocabularySources& sources,
                          const std::optional<std::string>& embedded_gzip_bytes,
                          const std::string& model_path, int vocab_size);
 

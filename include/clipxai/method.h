@@ -1,0 +1,81 @@
+// Explanation methods: what turns a forward trace (trace.h) into one relevance map per prompt and,
+// where the method defines one, a relevance per text token.
+//
+// A method is made once per run from its parameters and the model it explains (create_method),
+// says which trace it needs (trace_request), describes itself for the JSON document's "method"
+// object (description: {"name": ..., parameter: value, ...} with every default resolved, so a
+// saved run says exactly what was computed), and computes maps from traces (compute). Methods
+// are registered by name in src/methods.h; `--method NAME` picks one.
+//
+// Parameters are a JSON object (null: none), name -> value; an absent name takes the method's default, which
+// may come from the model (MethodDefaults). A name the method does not have, or a value it cannot
+// use, is an Error(Usage) naming the method and the parameter.
+//
+// Adding a method: one src/method_<name>.cpp defining a MethodInfo `<name>_method_info()` (name,
+// summary, parameters, factory) and one line in src/methods.h. Nothing else changes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+#include <nlohmann/json.hpp>
+
+#include "clipxai/model.h"
+#include "clipxai/trace.h"
+
+namespace clipxai {
+
+using MethodParameters = nlohmann::json;
+
+struct MethodMaps {
+  // [P, G, G] float32: each prompt's raw map over the patch grid, top row first, before any
+  // normalisation.
+  torch::Tensor grids;
+  // [P, T] float32 over the text slots (the trace's T), or undefined when the method defines no
+  // token relevance. Explaining keeps the slots between SOT and EOT and normalises them to sum 1.
+  torch::Tensor token_relevance;
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual TraceRequest trace_request() const = 0;
+  // {"name": "<registered name>-...", parameters...}: the settings with defaults resolved.
+  virtual nlohmann::json description() const = 0;
+  // The settings in a few words, for tables ("all layers (0-5)").
+  virtual std::string label() const = 0;
+  // `trace` comes from trace_forward with this method's trace_request().
+  virtual MethodMaps compute(const ClipModel& model, const ForwardTrace& trace) const = 0;
+};
+
+struct MethodParameter {
+  std::string name;
+  std::string description;
+};
+
+struct MethodInfo {
+  std::string name;  // what --method takes
+  std::string summary;
+  std::vector<MethodParameter> parameters;
+  // Called with parameters already checked to be among `parameters`.
+  std::unique_ptr<Method> (*create)(const MethodParameters& parameters, const ModelConfig& config,
+                                    const MethodDefaults& defaults);
+};
+
+// Every registered method, in registration order (the first is the default).
+const std::vector<MethodInfo>& methods();
+const std::string& default_method_name();
+
+// Throws Error(Usage) for an unknown name (listing the known ones), parameters that are not a
+// JSON object, a parameter the method does not have, and whatever the method's factory refuses.
+std::shared_ptr<const Method> create_method(const std::string& name,
+                                            const MethodParameters& parameters,
+                                            const ModelConfig& config,
+                                            const MethodDefaults& defaults);
+std::shared_ptr<const Method> create_method(const std::string& name,
+                                            const MethodParameters& parameters,
+                                            const ClipModel& model);
+
+}  // namespace clipxai

@@ -1,0 +1,86 @@
+// The forward trace every explanation method computes from: one image against P prompts through
+// both towers, recording what the method asks for (TraceRequest), with at most one backward pass
+// for all prompts together.
+//
+// The vision tower runs once for the image up to the first recorded block, without autograd, and
+// branches into P copies there, so each prompt's gradients stay apart; the text tower's blocks
+// before its first recorded block run once per set of prompts (prepare_text), not once per image.
+// The last block of each tower computes only the row that reaches the output (the class token;
+// each prompt's end-of-text token), so its recorded attention holds that row only. The text
+// tower runs only up to the longest end-of-text slot of the prompts.
+//
+// Shapes: P prompts, H heads, N = G*G + 1 image tokens (class token first), T text slots (up to
+// the longest EOT + 1). Attention is the softmax probability, [P, H, queries, keys].
+// Everything stays on the model's device.
+#pragma once
+
+#include <vector>
+
+#include <torch/types.h>
+
+#include "clipxai/model.h"
+#include "clipxai/timings.h"
+#include "clipxai/tokenizer.h"
+
+namespace clipxai {
+
+struct TraceRequest {
+  // The first block (0-based) of each tower whose attention is recorded; the number of blocks
+  // records none. Blocks before it run without autograd.
+  int vision_from = 0;
+  int text_from = 0;
+  // Whether to compute d(sum of the P logits) / d(recorded attention): the prompts' scores are
+  // independent, so each prompt's copy gets exactly its own score's gradient.
+  bool gradients = true;
+};
+
+// The part of a trace that does not depend on the image. Tied to the model (and its device) it
+// was made with.
+struct PreparedText {
+  TraceRequest request;
+  torch::Tensor eot;     // [P] int64, the end-of-text slot of each prompt
+  torch::Tensor states;  // [P, T, Wt] after text blocks [0, request.text_from)
+};
+
+struct ForwardTrace {
+  torch::Tensor logits;   // [P] exp(logit_scale) * cosine, detached
+  torch::Tensor cosines;  // [P], detached
+  // Blocks [vision_from, layers): [P, H, N, N] each, the last block [P, H, 1, N] (class row).
+  std::vector<torch::Tensor> vision_attention;
+  // Blocks [text_from, layers): [P, H, T, T] each, the last block [P, H, 1, T] (each EOT row).
+  std::vector<torch::Tensor> text_attention;
+  // With request.gradients: the gradient of the summed logits for each recorded attention, same
+  // shapes; else empty.
+  std::vector<torch::Tensor> vision_gradients;
+  std::vector<torch::Tensor> text_gradients;
+  torch::Tensor eot;  // [P] int64
+};
+
+// Throws Error(Usage) for no prompts, Error(Input) for a prompt that does not fit the model (too
+// long, ids outside its vocabulary, an end-of-text slot outside its ids), Error(Internal) for a
+// request whose first blocks lie outside the towers. `timings`, when given, is charged with the
+// text phase.
+PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedText>& prompts,
+                          const TraceRequest& request, Timings* timings = nullptr);
+
+// `pixels`: [3, R, R] normalised image (image.h), on any device. `timings`, when given, is
+// charged with the vision, text and relevance (backward) phases.
+ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
+                           const PreparedText& text, Timings* timings = nullptr);
+
+// A PhaseTimer that first waits for the device: GPU kernels run asynchronously, and their time
+// belongs to the phase that launched them.
+class DevicePhaseTimer {
+ public:
+  DevicePhaseTimer(Timings* timings, Phase phase, const torch::Device& device);
+  ~DevicePhaseTimer();
+  DevicePhaseTimer(const DevicePhaseTimer&) = delete;
+  DevicePhaseTimer& operator=(const DevicePhaseTimer&) = delete;
+
+ private:
+  PhaseTimer timer_;
+  bool synchronize_;
+  int64_t device_index_;
+};
+
+}  // namespace clipxai

@@ -1,0 +1,97 @@
+#include "clipxai/environment.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "clipxai/error.h"
+
+namespace clipxai {
+namespace {
+
+namespace fs = std::filesystem;
+
+int available_cores() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+  return 1;
+}
+
+std::string environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+std::string resolve_model_path(const std::string& explicit_path) {
+  if (!explicit_path.empty()) return explicit_path;
+  if (const std::string from_environment = environment("CLIPXAI_MODEL");
+      !from_environment.empty()) {
+    return from_environment;
+  }
+  std::vector<fs::path> directories;
+  std::error_code error;
+  const fs::path binary = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    directories.push_back(binary.parent_path() / ".." / "models");
+    directories.push_back(binary.parent_path() / ".." / "share" / "clipxai" / "models");
+  }
+  directories.push_back(fs::path(CLIPXAI_SOURCE_DIR) / "models");
+
+  std::vector<fs::path> looked;
+  for (const fs::path& directory : directories) {
+    const fs::path candidate = (directory / kDefaultModelFile).lexically_normal();
+    if (std::find(looked.begin(), looked.end(), candidate) != looked.end()) continue;
+    if (fs::is_regular_file(candidate, error)) return candidate.string();
+    looked.push_back(candidate);
+  }
+  std::string places;
+  for (const fs::path& path : looked) places += (places.empty() ? "" : ", ") + path.string();
+  throw model_error(
+      std::string("no --model given and the default model was not found (looked at ") + places +
+      "); pass --model FILE or set CLIPXAI_MODEL");
+}
+
+VocabularySources vocabulary_sources(const std::string& explicit_path) {
+  VocabularySources sources;
+  sources.explicit_path = explicit_path;
+  sources.environment_path = environment("CLIPXAI_VOCAB");
+  for (const char* variable : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
+    if (const std::string prefix = environment(variable); !prefix.empty()) {
+      sources.site_patterns.push_back(prefix + "/lib/python3*/site-packages");
+    }
+  }
+  if (const std::string home = environment("HOME"); !home.empty()) {
+    sources.site_patterns.push_back(home + "/.local/lib/python3*/site-packages");
+  }
+  for (const char* system :
+       {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
+        "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages"}) {
+    sources.site_patterns.emplace_back(system);
+  }
+  return sources;
+}
+
+Tokenizer load_tokenizer(const std::string& explicit_path,
+                         const std::optional<std::string>& embedded_gzip_bytes,
+                         const std::string& model_path, int vocab_size) {
+  return load_tokenizer(vocabulary_sources(explicit_path), embedded_gzip_bytes, model_path,
+                        vocab_size);
+}
+
+void set_thread_count(int threads) {
+  const int count = threads > 0 ? threads : available_cores();
+  torch::set_num_threads(count);
+  static std::once_flag interop_sized;
+  std::call_once(interop_sized, [count] { at::set_num_interop_threads(count); });
+}
+
+}  // namespace clipxai

@@ -1,0 +1,89 @@
+#include "clipxai/engine.h"
+
+#include <ATen/Parallel.h>
+
+#include "clipxai/error.h"
+
+namespace clipxai {
+
+std::vector<TokenizedText> tokenize_prompts(const Tokenizer& tokenizer,
+                                            const std::vector<std::string>& texts,
+                                            int context_length) {
+  std::vector<TokenizedText> prompts;
+  for (const std::string& text : texts) {
+    prompts.push_back(tokenizer.tokenize(text, context_length));
+    if (prompts.back().tokens.empty()) {
+      throw input_error("\"" + text + "\" has no tokens to explain; give a non-empty text");
+    }
+  }
+  return prompts;
+}
+
+cv::Mat render_prompt_overlay(const DecodedImage& image, const Explanation& explanation,
+                              size_t prompt, const OverlayStyle& style) {
+  const RelevanceMap map = upsample_map(explanation.prompts.at(prompt).relevance.grid,
+                                        explanation.crop, image.width(), image.height());
+  return render_overlay(image.rgb, map, style);
+}
+
+Session::Session(const ClipModel& model, const Tokenizer& tokenizer,
+                 const std::vector<std::string>& texts, const ExplainSettings& settings,
+                 Timings* timings)
+    : Session(model, tokenize_prompts(tokenizer, texts, model.config().context_length), settings,
+              timings) {}
+
+Session::Session(const ClipModel& model, std::vector<TokenizedText> prompts,
+                 const ExplainSettings& settings, Timings* timings)
+    : model_(&model), settings_(settings), prompts_(std::move(prompts)) {
+  prepared_ = prepare_prompts(model, prompts_,
+                              create_method(settings.method, settings.parameters, model), timings);
+}
+
+PreprocessedImage Session::preprocess(const DecodedImage& image) const {
+  const ModelConfig& config = model_->config();
+  return clipxai::preprocess(image, {config.input_resolution, config.image_mean, config.image_std},
+                             settings_.crop);
+}
+
+Explanation Session::explain(const DecodedImage& image, Timings* timings) const {
+  return explain(image, preprocess(image), timings);
+}
+
+Explanation Session::explain(const DecodedImage& image, const PreprocessedImage& input,
+                             Timings* timings) const {
+  std::vector<PromptRelevance> relevances =
+      explain_image(*model_, input.pixels.to(model_->device()), prepared_, timings);
+  Explanation explanation{image.width(), image.height(), input.crop, {}};
+  explanation.prompts.resize(relevances.size());
+  PhaseTimer timer(timings, Phase::Rendering);
+  at::parallel_for(0, static_cast<int64_t>(relevances.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      PromptExplanation& prompt = explanation.prompts[static_cast<size_t>(i)];
+      prompt.prompt = prompts_[static_cast<size_t>(i)];
+      prompt.relevance = std::move(relevances[static_cast<size_t>(i)]);
+      prompt.peak =
+          upsample_map(prompt.relevance.grid, input.crop, image.width(), image.height()).peak;
+    }
+  });
+  return explanation;
+}
+
+nlohmann::json method_json(const Method& method, CropMode crop) {
+  nlohmann::json description = method.description();
+  description["crop"] = to_string(crop);
+  return description;
+}
+
+nlohmann::json Session::method_json() const {
+  return clipxai::method_json(*prepared_.method, settings_.crop);
+}
+
+std::string Session::method_label() const { return prepared_.method->label(); }
+
+std::vector<std::string> Session::prompt_texts() const {
+  std::vector<std::string> texts;
+  for (const TokenizedText& prompt : prompts_) texts.push_back(prompt.text);
+  return texts;
+}
+
+}  // namespace clipxai

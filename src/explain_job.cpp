@@ -1,0 +1,227 @@
+#include "clipxai/explain_job.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <ATen/Parallel.h>
+
+#include "clipxai/atomic_file.h"
+#include "clipxai/error.h"
+#include "clipxai/html_report.h"
+#include "clipxai/model.h"
+#include "clipxai/output.h"
+#include "clipxai/results_log.h"
+#include "clipxai/timings.h"
+
+namespace clipxai {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Fails before any work is done when an output location is unusable.
+void prepare_outputs(const ExplainJob& job) {
+  std::error_code error;
+  fs::create_directories(job.out_dir, error);
+  if (!fs::is_directory(job.out_dir)) {
+    throw usage_error("--out " + job.out_dir + ": cannot create the directory" +
+                      (error ? ": " + error.message() : ""));
+  }
+  if (!job.json_path.empty() && job.json_path != kJsonToStandardOutput) {
+    const fs::path parent = fs::path(job.json_path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent)) {
+      throw usage_error("--json " + job.json_path + ": directory " + parent.string() +
+                        " does not exist");
+    }
+    if (fs::is_directory(job.json_path)) {
+      throw usage_error("--json " + job.json_path + ": is a directory");
+    }
+  }
+}
+
+std::vector<std::string> prompt_texts(const ExplainJob& job) {
+  std::vector<std::string> texts = job.texts;
+  if (!job.texts_from.empty()) {
+    const std::vector<std::string> from_file = read_prompts_file(job.texts_from);
+    if (from_file.empty()) {
+      throw usage_error(job.texts_from + ": no prompts in it (one per line)");
+    }
+    texts.insert(texts.end(), from_file.begin(), from_file.end());
+  }
+  if (texts.empty()) throw usage_error("no prompts: give TEXT arguments or --texts-from FILE");
+  return texts;
+}
+
+// What a worker thread hands the model: the decoded image and its model input.
+struct PreparedImage {
+  DecodedImage image;
+  PreprocessedImage input;
+};
+
+// Renders and writes one image's overlays (and raw maps) as OUT/<output base>__<prompt slug>.png
+// (.npy), returning its result object.
+ImageResult write_explanation(const ExplainJob& job, const BatchInput& source,
+                              const DecodedImage& image, const Explanation& explanation,
+                              const std::vector<std::string>& slugs, Timings* timings) {
+  const fs::path base = fs::path(job.out_dir) / source.output_base;
+  std::error_code error;
+  fs::create_directories(base.parent_path(), error);
+  if (error) {
+    throw input_error(base.parent_path().string() +
+                      ": cannot create the directory: " + error.message());
+  }
+  std::vector<std::string> overlays, raws;
+  for (const std::string& slug : slugs) {
+    overlays.push_back(base.string() + "__" + slug + ".png");
+    if (job.save_raw) raws.push_back(base.string() + "__" + slug + ".npy");
+  }
+  // Overlays are drawn, then encoded and written, a thread's worth at a time on the cores the
+  // model has just finished with: at most that many full-size pictures are held at once.
+  const auto count = static_cast<int64_t>(explanation.prompts.size());
+  const int64_t group = std::max(1, at::get_num_threads());
+  std::vector<cv::Mat> pictures(static_cast<size_t>(group));
+  for (int64_t first = 0; first < count; first += group) {
+    const int64_t end = std::min(count, first + group);
+    {
+      PhaseTimer timer(timings, Phase::Rendering);
+      at::parallel_for(first, end, 1, [&](int64_t begin, int64_t stop) {
+        for (int64_t i = begin; i < stop; ++i) {
+          pictures[static_cast<size_t>(i - first)] =
+              render_prompt_overlay(image, explanation, static_cast<size_t>(i), job.overlay);
+        }
+      });
+    }
+    PhaseTimer timer(timings, Phase::Writing);
+    at::parallel_for(first, end, 1, [&](int64_t begin, int64_t stop) {
+      for (int64_t i = begin; i < stop; ++i) {
+        const auto p = static_cast<size_t>(i);
+        write_png(overlays[p], pictures[static_cast<size_t>(i - first)]);
+        if (job.save_raw) write_npy(raws[p], explanation.prompts[p].relevance.grid);
+      }
+    });
+  }
+  return image_result(source.key, explanation, overlays, raws);
+}
+
+// OUT/run.json holds the run's header. A resumed run must continue the same job.
+void write_run_header(const std::string& path, const nlohmann::json& header, bool resume) {
+  std::error_code error;
+  if (resume && fs::exists(path, error)) {
+    std::ifstream file(path);
+    nlohmann::json previous;
+    try {
+      previous = nlohmann::json::parse(file);
+    } catch (const nlohmann::json::parse_error&) {
+      throw input_error(path + ": not a JSON object; remove it or use another --out");
+    }
+    if (previous != header) {
+      const nlohmann::json patch = nlohmann::json::diff(previous, header);
+      throw usage_error("--resume: " + path +
+                        " is from a run with other settings (they differ at " +
+                        patch.front().value("path", std::string("/")) +
+                        "); resume with the same model and method, or use another --out");
+    }
+  }
+  write_file_atomically(path, json_text(header) + "\n");
+}
+
+// OUT/report.html, streamed from the log like the JSON document.
+void write_run_report(const fs::path& out_dir, const nlohmann::json& header,
+                      const std::vector<std::string>& images, const ResultsLog& log) {
+  write_file_atomically((out_dir / "report.html").string(), [&](std::ostream& page) {
+    write_html_report(
+        page, header, count_latest(images, log, true), count_latest(images, log, false),
+        [&](bool results, const RecordVisitor& visit) {
+          visit_latest(images, log, results, visit);
+        },
+        out_dir.string());
+  });
+}
+
+}  // namespace
+
+ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& callbacks,
+                               std::ostream& json_out) {
+  const auto started = Timings::Clock::now();
+  Timings timing_totals;
+  Timings* const timings = job.timings ? &timing_totals : nullptr;
+  const std::vector<std::string> texts = prompt_texts(job);
+  prepare_outputs(job);
+
+  std::vector<BatchInput> inputs = enumerate_inputs(job.image, job.out_dir);
+  if (job.shard) inputs = select_shard(inputs, *job.shard);
+  std::optional<PhaseTimer> load_timer(std::in_place, timings, Phase::Load);
+  ClipModel model = ClipModel::load(job.model_path);
+  const Tokenizer tokenizer = load_tokenizer(job.vocabulary, model.embedded_vocabulary(),
+                                             model.path(), model.config().vocab_size);
+  model.to(job.device);
+  load_timer.reset();
+  const Session session(model, tokenizer, texts, job.settings, timings);
+  nlohmann::json header =
+      report_json(model_json(model, tokenizer.source()), session.method_json(), {}, {});
+  header.erase("results");
+  header.erase("errors");
+  const fs::path out_dir(job.out_dir);
+  // The log first: its lock keeps a second run from overwriting this one's header.
+  std::optional<PhaseTimer> header_timer(std::in_place, timings, Phase::Writing);
+  ResultsLog log = job.resume ? ResultsLog::resume((out_dir / "results.jsonl").string())
+                              : ResultsLog::create((out_dir / "results.jsonl").string());
+  write_run_header((out_dir / "run.json").string(), header, job.resume);
+  header_timer.reset();
+
+  std::vector<const BatchInput*> pending;
+  for (const BatchInput& input : inputs) {
+    const LogEntry* entry = log.latest(input.key);
+    if (entry == nullptr || !is_complete(*entry, texts)) pending.push_back(&input);
+  }
+  ExplainSummary summary;
+  summary.start = {inputs.size(), inputs.size() - pending.size()};
+  summary.log_path = log.path();
+  if (callbacks.started) callbacks.started(summary.start);
+
+  const std::vector<std::string> slugs = unique_slugs(texts);
+  BatchCallbacks batch = callbacks.batch;
+  batch.failed = [&](size_t index, const Error& error) {
+    log.append(error_json({pending[index]->key, error.category(), error.what()}));
+    if (callbacks.batch.failed) callbacks.batch.failed(index, error);
+  };
+  summary.outcome = run_batch<PreparedImage>(
+      pending.size(),
+      [&](size_t index) {
+        PhaseTimer timer(timings, Phase::Decode);
+        DecodedImage image = load_image(pending[index]->path);
+        PreprocessedImage input = session.preprocess(image);
+        return PreparedImage{std::move(image), std::move(input)};
+      },
+      [&](size_t index, PreparedImage& prepared) {
+        const Explanation explanation = session.explain(prepared.image, prepared.input, timings);
+        const ImageResult result =
+            write_explanation(job, *pending[index], prepared.image, explanation, slugs, timings);
+        PhaseTimer timer(timings, Phase::Writing);
+        log.append(image_result_json(result));
+        if (callbacks.explained) callbacks.explained(result);
+      },
+      batch, job.batch);
+
+  std::vector<std::string> images;
+  for (const BatchInput& input : inputs) images.push_back(input.key);
+  {
+    PhaseTimer timer(timings, Phase::Writing);
+    write_run_report(out_dir, header, images, log);
+  }
+  // The timings cover everything but writing the JSON document that reports them.
+  if (timings != nullptr) {
+    const double total = std::chrono::duration<double>(Timings::Clock::now() - started).count();
+    summary.timings = format_timings(*timings, total, pending.size());
+    header["timings"] = timings_json(*timings, total, pending.size());
+  }
+  if (job.json_path == kJsonToStandardOutput) {
+    write_run_document(json_out, header, images, log);
+    json_out.flush();
+  } else if (!job.json_path.empty()) {
+    write_file_atomically(job.json_path,
+                          [&](std::ostream& out) { write_run_document(out, header, images, log); });
+  }
+  return summary;
+}
+
+}  // namespace clipxai

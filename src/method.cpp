@@ -1,0 +1,61 @@
+#include "clipxai/method.h"
+
+#include "clipxai/error.h"
+
+namespace clipxai {
+
+#define CLIPXAI_METHOD(name) MethodInfo name##_method_info();
+#include "methods.h"
+#undef CLIPXAI_METHOD
+
+const std::vector<MethodInfo>& methods() {
+  static const std::vector<MethodInfo> registered = {
+#define CLIPXAI_METHOD(name) name##_method_info(),
+#include "methods.h"
+#undef CLIPXAI_METHOD
+  };
+  return registered;
+}
+
+const std::string& default_method_name() { return methods().front().name; }
+
+std::shared_ptr<const Method> create_method(const std::string& name,
+                                            const MethodParameters& parameters,
+                                            const ModelConfig& config,
+                                            const MethodDefaults& defaults) {
+  const MethodInfo* found = nullptr;
+  std::string names;
+  for (const MethodInfo& info : methods()) {
+    if (info.name == name) found = &info;
+    names += (names.empty() ? "" : ", ") + info.name;
+  }
+  if (found == nullptr) {
+    throw usage_error("--method " + name + ": unknown method (known: " + names + ")");
+  }
+  if (parameters.is_null()) return found->create(MethodParameters::object(), config, defaults);
+  if (!parameters.is_object()) {
+    throw usage_error("method " + name + ": parameters must be a JSON object, not " +
+                      parameters.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  for (const auto& [key, value] : parameters.items()) {
+    bool known = false;
+    std::string accepted;
+    for (const MethodParameter& parameter : found->parameters) {
+      known |= parameter.name == key;
+      accepted += (accepted.empty() ? "" : ", ") + parameter.name;
+    }
+    if (!known) {
+      throw usage_error("method " + name + " has no parameter " + key +
+                        " (its parameters: " + (accepted.empty() ? "none" : accepted) + ")");
+    }
+  }
+  return found->create(parameters, config, defaults);
+}
+
+std::shared_ptr<const Method> create_method(const std::string& name,
+                                            const MethodParameters& parameters,
+                                            const ClipModel& model) {
+  return create_method(name, parameters, model.config(), model.method_defaults());
+}
+
+}  // namespace clipxai

@@ -1,0 +1,102 @@
+#include "clipxai/trace.h"
+
+#include <optional>
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "clipxai/error.h"
+#include "transformer.h"
+
+namespace clipxai {
+namespace {
+
+torch::Tensor unit(const torch::Tensor& features) { return features / features.norm(2, -1, true); }
+
+void check_first_block(int first, int layers, const char* tower) {
+  if (first < 0 || first > layers) {
+    throw Error(ErrorCategory::Internal, std::string("trace request: first recorded ") + tower +
+                                             " block " + std::to_string(first) + " of " +
+                                             std::to_string(layers));
+  }
+}
+
+}  // namespace
+
+DevicePhaseTimer::DevicePhaseTimer(Timings* timings, Phase phase, const torch::Device& device)
+    : timer_(timings, phase),
+      synchronize_(timings != nullptr && device.is_cuda()),
+      device_index_(device.index()) {}
+
+DevicePhaseTimer::~DevicePhaseTimer() {
+  if (synchronize_) torch::cuda::synchronize(device_index_);
+}
+
+PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedText>& prompts,
+                          const TraceRequest& request, Timings* timings) {
+  if (prompts.empty()) throw usage_error("no prompts to explain");
+  const ModelConfig& config = model.config();
+  check_first_block(request.vision_from, config.vision_layers, "vision");
+  check_first_block(request.text_from, config.text_layers, "text");
+  TextBatch text = text_batch(prompts, config.context_length);
+  DevicePhaseTimer timer(timings, Phase::Text, model.device());
+  torch::NoGradGuard no_grad;
+  PreparedText prepared;
+  prepared.request = request;
+  prepared.states = run_blocks(model.text_transformer(), model.embed_text(text.ids), 0,
+                               std::min(request.text_from, config.text_layers - 1));
+  prepared.eot = text.eot.to(model.device());
+  return prepared;
+}
+
+ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
+                           const PreparedText& text, Timings* timings) {
+  const TraceRequest& request = text.request;
+  const int64_t count = text.eot.size(0);
+  const int text_first = std::min(request.text_from, model.config().text_layers - 1);
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!request.gradients) no_grad.emplace();
+
+  ForwardTrace trace;
+  trace.eot = text.eot;
+  const auto class_row =
+      torch::zeros({1}, torch::TensorOptions(torch::kLong).device(model.device()));
+  torch::Tensor image_features;
+  {
+    DevicePhaseTimer timer(timings, Phase::Vision, model.device());
+    torch::Tensor image_tokens;
+    {
+      torch::NoGradGuard embedding_needs_no_gradient;
+      image_tokens = model.embed_image(pixels.unsqueeze(0));
+    }
+    image_features =
+        model.project_image(run_transformer(model.vision_transformer(), image_tokens, class_row,
+                                            count, request.vision_from, &trace.vision_attention));
+  }
+  torch::Tensor text_features;
+  {
+    DevicePhaseTimer timer(timings, Phase::Text, model.device());
+    text_features =
+        model.project_text(run_transformer(model.text_transformer(), text.states, text.eot, count,
+                                           request.text_from, &trace.text_attention, text_first));
+  }
+  DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
+  const auto cosines = (unit(image_features) * unit(text_features)).sum(-1);
+  const auto logits = cosines * model.logit_scale();
+  if (request.gradients) {
+    std::vector<torch::Tensor> recorded = trace.vision_attention;
+    recorded.insert(recorded.end(), trace.text_attention.begin(), trace.text_attention.end());
+    std::vector<torch::Tensor> gradients = torch::autograd::grad({logits.sum()}, recorded);
+    const auto vision_end = gradients.begin() + static_cast<int64_t>(trace.vision_attention.size());
+    trace.vision_gradients.assign(gradients.begin(), vision_end);
+    trace.text_gradients.assign(vision_end, gradients.end());
+    for (std::vector<torch::Tensor>* attention : {&trace.vision_attention, &trace.text_attention}) {
+      for (torch::Tensor& probabilities : *attention) probabilities = probabilities.detach();
+    }
+  }
+  trace.logits = logits.detach();
+  trace.cosines = cosines.detach();
+  return trace;
+}
+
+}  // namespace clipxai
