@@ -404,6 +404,24 @@ TEST_F(ResultsLogTest, AppendedLinesAreIndexedAndSurviveAResume) {
   EXPECT_EQ(log.latest("c.png"), nullptr);
 }
 
+// A run killed after writing a record but before its newline left a whole record: resuming keeps
+// it (as `clipxai check` reads it) and ends the line before appending.
+TEST_F(ResultsLogTest, ResumeKeepsAWholeLastRecordWithoutItsNewline) {
+  const std::string log_path = path("results.jsonl");
+  std::ofstream(log_path) << error_record("a.png").dump() << "\n" << error_record("b.png").dump();
+  {
+    ResultsLog log = ResultsLog::resume(log_path);
+    EXPECT_FALSE(log.dropped_torn_line());
+    EXPECT_EQ(log.entries().size(), 2u);
+    log.append(error_record("c.png"));
+    EXPECT_EQ(log.read_record(*log.latest("b.png")), error_record("b.png"));
+  }
+  std::istringstream lines(read_all(log_path));
+  std::vector<std::string> images;
+  for (std::string line; std::getline(lines, line);) images.push_back(json::parse(line)["image"]);
+  EXPECT_EQ(images, (std::vector<std::string>{"a.png", "b.png", "c.png"}));
+}
+
 TEST_F(ResultsLogTest, ResumeCutsATornLastLine) {
   const std::string log_path = path("results.jsonl");
   {
