@@ -8,12 +8,20 @@ namespace clipxai {
 
 std::vector<TokenizedText> tokenize_prompts(const Tokenizer& tokenizer,
                                             const std::vector<std::string>& texts,
-                                            int context_length) {
+                                            int context_length,
+                                            const std::function<std::string(size_t index)>& where) {
   std::vector<TokenizedText> prompts;
-  for (const std::string& text : texts) {
-    prompts.push_back(tokenizer.tokenize(text, context_length));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    try {
+      prompts.push_back(tokenizer.tokenize(texts[i], context_length));
+    } catch (const Error& error) {
+      if (!where) throw;
+      throw Error(error.category(), where(i) + ": " + error.what());
+    }
     if (prompts.back().tokens.empty()) {
-      throw input_error("\"" + text + "\" has no tokens to explain; give a non-empty text");
+      const std::string quoted = "\"" + texts[i] + "\"";
+      throw input_error((where ? where(i) + ": " + quoted : "prompt " + quoted) +
+                        " has no tokens to explain; give a non-empty text");
     }
   }
   return prompts;

@@ -222,21 +222,6 @@ std::vector<ObjectResult> measure(const ManifestImage& entry, const LoadedImage&
   return objects;
 }
 
-std::vector<TokenizedText> manifest_prompts(const Manifest& manifest, size_t image,
-                                            const Tokenizer& tokenizer, int context_length) {
-  const std::vector<std::string>& texts = manifest.images[image].prompts;
-  std::vector<TokenizedText> prompts;
-  for (size_t p = 0; p < texts.size(); ++p) {
-    try {
-      prompts.push_back(tokenize_prompts(tokenizer, {texts[p]}, context_length).front());
-    } catch (const Error& error) {
-      throw Error(error.category(), manifest.path + ": images[" + std::to_string(image) +
-                                        "].prompts[" + std::to_string(p) + "]: " + error.what());
-    }
-  }
-  return prompts;
-}
-
 void validate_start_layers(const std::vector<std::optional<int>>& start_layers,
                            const ModelConfig& config) {
   if (start_layers.empty()) throw usage_error("eval needs at least one --start-layer");
@@ -374,7 +359,11 @@ EvalReport run_eval(const EvalOptions& options) {
                                              model.path(), config.vocab_size);
   std::vector<std::vector<TokenizedText>> prompts;
   for (size_t i = 0; i < manifest.images.size(); ++i) {
-    prompts.push_back(manifest_prompts(manifest, i, tokenizer, config.context_length));
+    prompts.push_back(tokenize_prompts(tokenizer, manifest.images[i].prompts, config.context_length,
+                                       [&](size_t p) {
+                                         return manifest.path + ": images[" + std::to_string(i) +
+                                                "].prompts[" + std::to_string(p) + "]";
+                                       }));
   }
   model.to(options.device);
 

@@ -12,6 +12,7 @@
 // the same device.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,10 +50,11 @@ struct Explanation {
 };
 
 // The prompts as a model's context slots. Throws Error(Input) for text that is not UTF-8 or has
-// no tokens to explain (an empty prompt).
-std::vector<TokenizedText> tokenize_prompts(const Tokenizer& tokenizer,
-                                            const std::vector<std::string>& texts,
-                                            int context_length);
+// no tokens to explain (an empty prompt): 'prompt "" has no tokens to explain; ...', or, when
+// `where` is given, naming prompt i by where(i) ('m.json: images[0].prompts[1]: "" has no ...').
+std::vector<TokenizedText> tokenize_prompts(
+    const Tokenizer& tokenizer, const std::vector<std::string>& texts, int context_length,
+    const std::function<std::string(size_t index)>& where = nullptr);
 
 // The document's "method" object: `method`'s description plus "crop".
 nlohmann::json method_json(const Method& method, CropMode crop);
