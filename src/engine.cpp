@@ -27,11 +27,14 @@ std::vector<TokenizedText> tokenize_prompts(const Tokenizer& tokenizer,
   return prompts;
 }
 
+RelevanceMap prompt_map(const Explanation& explanation, size_t prompt) {
+  return upsample_map(explanation.prompts.at(prompt).relevance.grid, explanation.crop,
+                      explanation.width, explanation.height);
+}
+
 cv::Mat render_prompt_overlay(const DecodedImage& image, const Explanation& explanation,
                               size_t prompt, const OverlayStyle& style) {
-  const RelevanceMap map = upsample_map(explanation.prompts.at(prompt).relevance.grid,
-                                        explanation.crop, image.width(), image.height());
-  return render_overlay(image.rgb, map, style);
+  return render_overlay(image.rgb, prompt_map(explanation, prompt), style);
 }
 
 Session::Session(const ClipModel& model, const Tokenizer& tokenizer,
@@ -58,21 +61,22 @@ Explanation Session::explain(const DecodedImage& image, Timings* timings) const 
 }
 
 Explanation Session::explain(const DecodedImage& image, const PreprocessedImage& input,
-                             Timings* timings) const {
+                             Timings* timings, bool locate_peaks) const {
   std::vector<PromptRelevance> relevances =
       explain_image(*model_, input.pixels.to(model_->device()), prepared_, timings);
   Explanation explanation{image.width(), image.height(), input.crop, {}};
-  explanation.prompts.resize(relevances.size());
+  for (size_t i = 0; i < relevances.size(); ++i) {
+    explanation.prompts.push_back({prompts_[i], std::move(relevances[i]), {}});
+  }
+  if (!locate_peaks) return explanation;
   PhaseTimer timer(timings, Phase::Rendering);
-  at::parallel_for(0, static_cast<int64_t>(relevances.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      PromptExplanation& prompt = explanation.prompts[static_cast<size_t>(i)];
-      prompt.prompt = prompts_[static_cast<size_t>(i)];
-      prompt.relevance = std::move(relevances[static_cast<size_t>(i)]);
-      prompt.peak =
-          upsample_map(prompt.relevance.grid, input.crop, image.width(), image.height()).peak;
-    }
-  });
+  at::parallel_for(0, static_cast<int64_t>(explanation.prompts.size()), 1,
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t i = begin; i < end; ++i) {
+                       const auto p = static_cast<size_t>(i);
+                       explanation.prompts[p].peak = prompt_map(explanation, p).peak;
+                     }
+                   });
   return explanation;
 }
 
@@ -87,11 +91,5 @@ nlohmann::json Session::method_json() const {
 }
 
 std::string Session::method_label() const { return prepared_.method->label(); }
-
-std::vector<std::string> Session::prompt_texts() const {
-  std::vector<std::string> texts;
-  for (const TokenizedText& prompt : prompts_) texts.push_back(prompt.text);
-  return texts;
-}
 
 }  // namespace clipxai

@@ -203,9 +203,7 @@ std::vector<ObjectResult> measure(const ManifestImage& entry, const LoadedImage&
   }
   std::vector<ObjectResult> objects;
   for (const Target& target : loaded.targets) {
-    const RelevanceMap map =
-        upsample_map(explanation.prompts[target.prompt].relevance.grid, explanation.crop,
-                     loaded.decoded.width(), loaded.decoded.height());
+    const RelevanceMap map = prompt_map(explanation, target.prompt);
     ObjectResult object;
     object.image = entry.image;
     object.text = entry.prompts[target.prompt];
@@ -408,7 +406,8 @@ EvalReport run_eval(const EvalOptions& options) {
     for (const ExplainSettings& setting : settings) {
       const Session session(model, prompts[index], setting);
       if (!input) input = session.preprocess(loaded.decoded);
-      results.push_back(measure(entry, loaded, session.explain(loaded.decoded, *input)));
+      results.push_back(measure(
+          entry, loaded, session.explain(loaded.decoded, *input, nullptr, /*locate_peaks=*/false)));
     }
     report.unprompted_objects += loaded.unprompted_objects;
     for (size_t s = 0; s < results.size(); ++s) {

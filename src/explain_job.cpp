@@ -58,9 +58,10 @@ struct PreparedImage {
 };
 
 // Renders and writes one image's overlays (and raw maps) as OUT/<output base>__<prompt slug>.png
-// (.npy), returning its result object.
+// (.npy), locating each peak from the map the overlay is drawn from, and returns its result
+// object.
 ImageResult write_explanation(const ExplainJob& job, const BatchInput& source,
-                              const DecodedImage& image, const Explanation& explanation,
+                              const DecodedImage& image, Explanation& explanation,
                               const std::vector<std::string>& slugs, Timings* timings) {
   const fs::path base = fs::path(job.out_dir) / source.output_base;
   std::error_code error;
@@ -85,8 +86,9 @@ ImageResult write_explanation(const ExplainJob& job, const BatchInput& source,
       PhaseTimer timer(timings, Phase::Rendering);
       at::parallel_for(first, end, 1, [&](int64_t begin, int64_t stop) {
         for (int64_t i = begin; i < stop; ++i) {
-          pictures[static_cast<size_t>(i - first)] =
-              render_prompt_overlay(image, explanation, static_cast<size_t>(i), job.overlay);
+          const RelevanceMap map = prompt_map(explanation, static_cast<size_t>(i));
+          explanation.prompts[static_cast<size_t>(i)].peak = map.peak;
+          pictures[static_cast<size_t>(i - first)] = render_overlay(image.rgb, map, job.overlay);
         }
       });
     }
@@ -193,7 +195,8 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
         return PreparedImage{std::move(image), std::move(input)};
       },
       [&](size_t index, PreparedImage& prepared) {
-        const Explanation explanation = session.explain(prepared.image, prepared.input, timings);
+        Explanation explanation = session.explain(prepared.image, prepared.input, timings,
+                                                  /*locate_peaks=*/false);
         const ImageResult result =
             write_explanation(job, *pending[index], prepared.image, explanation, slugs, timings);
         PhaseTimer timer(timings, Phase::Writing);

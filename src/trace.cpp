@@ -43,8 +43,9 @@ PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedTex
   torch::NoGradGuard no_grad;
   PreparedText prepared;
   prepared.request = request;
-  prepared.states = run_blocks(model.text_transformer(), model.embed_text(text.ids), 0,
-                               std::min(request.text_from, config.text_layers - 1));
+  prepared.blocks_applied = std::min(request.text_from, config.text_layers - 1);
+  prepared.states =
+      run_blocks(model.text_transformer(), model.embed_text(text.ids), 0, prepared.blocks_applied);
   prepared.eot = text.eot.to(model.device());
   return prepared;
 }
@@ -53,7 +54,6 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
                            const PreparedText& text, Timings* timings) {
   const TraceRequest& request = text.request;
   const int64_t count = text.eot.size(0);
-  const int text_first = std::min(request.text_from, model.config().text_layers - 1);
   std::optional<torch::NoGradGuard> no_grad;
   if (!request.gradients) no_grad.emplace();
 
@@ -76,9 +76,9 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
   torch::Tensor text_features;
   {
     DevicePhaseTimer timer(timings, Phase::Text, model.device());
-    text_features =
-        model.project_text(run_transformer(model.text_transformer(), text.states, text.eot, count,
-                                           request.text_from, &trace.text_attention, text_first));
+    text_features = model.project_text(run_transformer(model.text_transformer(), text.states,
+                                                       text.eot, count, request.text_from,
+                                                       &trace.text_attention, text.blocks_applied));
   }
   DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
   const auto cosines = (unit(image_features) * unit(text_features)).sum(-1);

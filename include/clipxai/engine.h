@@ -59,6 +59,9 @@ std::vector<TokenizedText> tokenize_prompts(
 // The document's "method" object: `method`'s description plus "crop".
 nlohmann::json method_json(const Method& method, CropMode crop);
 
+// Prompt `prompt`'s map upsampled to the image (render.h's RelevanceMap, with its peak).
+RelevanceMap prompt_map(const Explanation& explanation, size_t prompt);
+
 // The overlay picture (render.h) of prompt `prompt` of `explanation` over `image`, the image it
 // explains: CV_8UC3 RGB, the image's size.
 cv::Mat render_prompt_overlay(const DecodedImage& image, const Explanation& explanation,
@@ -78,16 +81,18 @@ class Session {
   // The model's input for `image` (thread-safe).
   PreprocessedImage preprocess(const DecodedImage& image) const;
   Explanation explain(const DecodedImage& image, Timings* timings = nullptr) const;
-  // The same from an input preprocess() made for `image`.
+  // The same from an input preprocess() made for `image`. Locating a peak upsamples the map to
+  // the image's size; a caller that upsamples each map anyway (prompt_map, to render or measure
+  // it) passes locate_peaks = false, takes the peak from its map, and no map is upsampled twice.
+  // The peaks are then left at (0, 0).
   Explanation explain(const DecodedImage& image, const PreprocessedImage& input,
-                      Timings* timings = nullptr) const;
+                      Timings* timings = nullptr, bool locate_peaks = true) const;
 
   // The document's "method" object: the method's description plus "crop".
   nlohmann::json method_json() const;
   // The method's settings in a few words (Method::label).
   std::string method_label() const;
   const std::vector<TokenizedText>& prompts() const { return prompts_; }
-  std::vector<std::string> prompt_texts() const;
   const ClipModel& model() const { return *model_; }
   const ExplainSettings& settings() const { return settings_; }
 

@@ -38,8 +38,11 @@ struct TraceRequest {
 // was made with.
 struct PreparedText {
   TraceRequest request;
-  torch::Tensor eot;     // [P] int64, the end-of-text slot of each prompt
-  torch::Tensor states;  // [P, T, Wt] after text blocks [0, request.text_from)
+  torch::Tensor eot;  // [P] int64, the end-of-text slot of each prompt
+  // The text blocks already applied: those before request.text_from, but never the last block,
+  // which computes only the EOT rows when the trace runs.
+  int blocks_applied = 0;
+  torch::Tensor states;  // [P, T, Wt] after text blocks [0, blocks_applied)
 };
 
 struct ForwardTrace {
