@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 
 #include "clipxai/error.h"
+#include "clipxai/relevance.h"
 
 namespace clipxai {
 namespace {
@@ -119,25 +120,58 @@ void add_start_layer_option(CLI::App& command, const std::string& name,
 
 }  // namespace
 
-void add_method_options(CLI::App& command, std::string& method, std::optional<int>& start_layer,
-                        std::optional<int>& start_layer_text) {
+void add_method_options(CLI::App& command, std::string& method, MethodOptions& options,
+                        bool several) {
   std::vector<std::string> names;
   std::string listed;
   for (const MethodInfo& info : methods()) {
     names.push_back(info.name);
     listed += (listed.empty() ? "" : ", ") + info.name;
   }
-  command
-      .add_option("--method", method,
-                  "Explanation method: " + listed + " (default: " + default_method_name() + ")")
-      ->check(CLI::IsMember(names).description(""))
-      ->type_name("NAME");
-  add_start_layer_option(command, "--start-layer", start_layer,
+  auto* option = command.add_option(
+      "--method", method,
+      several ? "Explanation methods, one table row each: a comma list of " + listed +
+                    ", or all (default: " + default_method_name() + ")"
+              : "Explanation method: " + listed + " (default: " + default_method_name() + ")");
+  option->type_name(several ? "A,B,..." : "NAME");
+  if (!several) option->check(CLI::IsMember(names).description(""));
+  add_start_layer_option(command, "--start-layer", options.start_layer,
                          "First vision layer of the rollout: -1 = last only (as the notebook), "
-                         "0 = all (default: the model's, `clipxai info` shows it)");
-  add_start_layer_option(command, "--start-layer-text", start_layer_text,
+                         "0 = all (default: the method's; for chefer2021 the model's, `clipxai "
+                         "info` shows it)");
+  add_start_layer_option(command, "--start-layer-text", options.start_layer_text,
                          "First text layer of the rollout: -1 = last only, 0 = all (default: "
-                         "the model's)");
+                         "the method's)");
+  command
+      .add_option("--param", options.params,
+                  "A method parameter, NAME=VALUE (repeatable); `clipxai info` lists each "
+                  "method's")
+      ->type_name("NAME=VALUE");
+  command
+      .add_option_function<std::string>(
+          "--contrast", [&options](const std::string& text) { options.contrast = text; },
+          "Explain logit(prompt) - logit(TEXT): what makes the image the prompt rather than TEXT "
+          "(gradient methods)")
+      ->type_name("TEXT");
+}
+
+MethodParameters method_parameters(const MethodOptions& options) {
+  MethodParameters parameters =
+      start_layer_parameters({options.start_layer, options.start_layer_text});
+  for (const std::string& param : options.params) {
+    const auto equals = param.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      throw usage_error("--param " + param + ": expected NAME=VALUE");
+    }
+    const std::string name = param.substr(0, equals);
+    const std::string text = param.substr(equals + 1);
+    if (parameters.contains(name)) {
+      throw usage_error("--param " + param + ": " + name + " is given twice");
+    }
+    auto value = nlohmann::json::parse(text, nullptr, false);
+    parameters[name] = value.is_discarded() ? nlohmann::json(text) : value;
+  }
+  return parameters;
 }
 
 CommandLine::CommandLine() : app_(kDescription, "clipxai") {

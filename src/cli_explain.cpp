@@ -61,8 +61,7 @@ Examples:
       ->add_option("--json", options.job.json_path,
                    "Write the JSON report to this file ('-' = standard output)")
       ->type_name("PATH");
-  add_method_options(*command, options.job.settings.method, options.start_layer,
-                     options.start_layer_text);
+  add_method_options(*command, options.job.settings.method, options.method);
   add_crop_option(*command, options.job.settings.crop);
   command
       ->add_option("--alpha", options.job.overlay.alpha,
@@ -85,7 +84,8 @@ Examples:
 
 int run_explain(const ExplainOptions& options) {
   ExplainJob job = options.job;
-  job.settings.parameters = start_layer_parameters({options.start_layer, options.start_layer_text});
+  job.settings.parameters = method_parameters(options.method);
+  job.settings.contrast = options.method.contrast;
   job.device = parse_device(options.device);
   if (!options.shard.empty()) job.shard = parse_shard(options.shard);
   job.model_path = resolve_model_path(options.model);

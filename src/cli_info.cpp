@@ -5,6 +5,7 @@
 
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
+#include "clipxai/method.h"
 #include "clipxai/model.h"
 #include "clipxai/output.h"
 #include "clipxai/relevance.h"
@@ -57,6 +58,19 @@ int run_info(const InfoOptions& options) {
   }
 
   nlohmann::json description = model_json(model, tokenizer_source);
+  // Each method with its parameters and, resolved for this model, its defaults.
+  nlohmann::json method_list = nlohmann::json::array();
+  for (const MethodInfo& info : methods()) {
+    nlohmann::json parameters = nlohmann::json::array();
+    for (const MethodParameter& parameter : info.parameters) {
+      parameters.push_back({{"name", parameter.name}, {"description", parameter.description}});
+    }
+    method_list.push_back({{"name", info.name},
+                           {"summary", info.summary},
+                           {"parameters", std::move(parameters)},
+                           {"defaults", create_method(info.name, nullptr, model)->description()}});
+  }
+  description["methods"] = method_list;
   if (!tokenizer_problem.empty()) {
     description["tokenizer"] = nullptr;
     description["tokenizer_error"] = tokenizer_problem;
@@ -79,7 +93,17 @@ int run_info(const InfoOptions& options) {
             << "rollout:     " << rollout_description(config, model.method_defaults()) << '\n'
             << "tokenizer:   "
             << (tokenizer_problem.empty() ? tokenizer_source : "none: " + tokenizer_problem)
-            << '\n';
+            << '\n'
+            << "methods (--method NAME, --param NAME=VALUE):\n";
+  for (const auto& method : method_list) {
+    std::cout << "  " << method["name"].get<std::string>() << ": "
+              << method["summary"].get<std::string>() << '\n';
+    for (const auto& parameter : method["parameters"]) {
+      const std::string name = parameter["name"].get<std::string>();
+      std::cout << "      " << name << " = " << json_text(method["defaults"][name], -1) << ": "
+                << parameter["description"].get<std::string>() << '\n';
+    }
+  }
   return kExitOk;
 }
 

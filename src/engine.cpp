@@ -41,13 +41,25 @@ Session::Session(const ClipModel& model, const Tokenizer& tokenizer,
                  const std::vector<std::string>& texts, const ExplainSettings& settings,
                  Timings* timings)
     : Session(model, tokenize_prompts(tokenizer, texts, model.config().context_length), settings,
-              timings) {}
+              timings,
+              settings.contrast
+                  ? std::optional<TokenizedText>(tokenize_prompts(
+                        tokenizer, {*settings.contrast}, model.config().context_length,
+                        [](size_t) { return std::string("--contrast"); })[0])
+                  : std::nullopt) {}
 
 Session::Session(const ClipModel& model, std::vector<TokenizedText> prompts,
-                 const ExplainSettings& settings, Timings* timings)
+                 const ExplainSettings& settings, Timings* timings,
+                 const std::optional<TokenizedText>& contrast)
     : model_(&model), settings_(settings), prompts_(std::move(prompts)) {
-  prepared_ = prepare_prompts(model, prompts_,
-                              create_method(settings.method, settings.parameters, model), timings);
+  if (settings.contrast.has_value() != contrast.has_value()) {
+    throw Error(ErrorCategory::Internal,
+                "Session: a contrast text without its tokens, or tokens "
+                "without settings.contrast");
+  }
+  prepared_ =
+      prepare_prompts(model, prompts_, create_method(settings.method, settings.parameters, model),
+                      timings, contrast ? &*contrast : nullptr);
 }
 
 PreprocessedImage Session::preprocess(const DecodedImage& image) const {
@@ -80,14 +92,16 @@ Explanation Session::explain(const DecodedImage& image, const PreprocessedImage&
   return explanation;
 }
 
-nlohmann::json method_json(const Method& method, CropMode crop) {
+nlohmann::json method_json(const Method& method, CropMode crop,
+                           const std::optional<std::string>& contrast) {
   nlohmann::json description = method.description();
   description["crop"] = to_string(crop);
+  if (contrast) description["contrast"] = *contrast;
   return description;
 }
 
 nlohmann::json Session::method_json() const {
-  return clipxai::method_json(*prepared_.method, settings_.crop);
+  return clipxai::method_json(*prepared_.method, settings_.crop, settings_.contrast);
 }
 
 std::string Session::method_label() const { return prepared_.method->label(); }

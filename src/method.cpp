@@ -17,6 +17,40 @@ const std::vector<MethodInfo>& methods() {
   return registered;
 }
 
+namespace {
+
+std::string quoted(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::optional<int> integer_parameter(const MethodParameters& parameters, const std::string& method,
+                                     const char* name) {
+  if (!parameters.contains(name) || parameters[name].is_null()) return std::nullopt;
+  const auto& value = parameters[name];
+  if (!value.is_number_integer() || value.get<int64_t>() < -(1 << 20) ||
+      value.get<int64_t>() > (1 << 20)) {
+    throw usage_error("method " + method + ": " + name + " must be an integer, not " +
+                      quoted(value));
+  }
+  return value.get<int>();
+}
+
+std::optional<std::string> choice_parameter(const MethodParameters& parameters,
+                                            const std::string& method, const char* name,
+                                            const std::vector<std::string>& choices) {
+  if (!parameters.contains(name) || parameters[name].is_null()) return std::nullopt;
+  const auto& value = parameters[name];
+  std::string accepted;
+  for (const std::string& choice : choices) {
+    if (value.is_string() && value.get<std::string>() == choice) return choice;
+    accepted += (accepted.empty() ? "" : ", ") + choice;
+  }
+  throw usage_error("method " + method + ": " + name + " must be one of " + accepted + ", not " +
+                    quoted(value));
+}
+
 const std::string& default_method_name() { return methods().front().name; }
 
 std::shared_ptr<const Method> create_method(const std::string& name,
@@ -35,7 +69,7 @@ std::shared_ptr<const Method> create_method(const std::string& name,
   if (parameters.is_null()) return found->create(MethodParameters::object(), config, defaults);
   if (!parameters.is_object()) {
     throw usage_error("method " + name + ": parameters must be a JSON object, not " +
-                      parameters.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                      quoted(parameters));
   }
   for (const auto& [key, value] : parameters.items()) {
     bool known = false;

@@ -23,17 +23,6 @@ int resolve_start_layer(int start_layer, int layers, const std::string& tower) {
   return start_layer == -1 ? layers - 1 : start_layer;
 }
 
-std::optional<int> integer_parameter(const MethodParameters& parameters, const char* name) {
-  if (!parameters.contains(name) || parameters[name].is_null()) return std::nullopt;
-  const auto& value = parameters[name];
-  if (!value.is_number_integer() || value.get<int64_t>() < -(1 << 20) ||
-      value.get<int64_t>() > (1 << 20)) {
-    throw usage_error(std::string("method chefer2021: ") + name + " must be an integer, not " +
-                      value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
-  return value.get<int>();
-}
-
 // Rows `rows` of R after R <- R + Abar.R over the recorded layers, from R = I, with
 // Abar = mean over heads of ReLU(grad (.) A). The last layer's attention holds only the output
 // row ([P, H, 1, N]); every other row of its Abar is zero. Returns [P, N].
@@ -85,8 +74,8 @@ class Chefer2021 : public Method {
 
 std::unique_ptr<Method> create(const MethodParameters& parameters, const ModelConfig& config,
                                const MethodDefaults& defaults) {
-  const RelevanceOptions options{integer_parameter(parameters, "start_layer"),
-                                 integer_parameter(parameters, "start_layer_text")};
+  const RelevanceOptions options{integer_parameter(parameters, "chefer2021", "start_layer"),
+                                 integer_parameter(parameters, "chefer2021", "start_layer_text")};
   return std::make_unique<Chefer2021>(resolve_start_layers(options, config, defaults), config);
 }
 

@@ -4,11 +4,19 @@
 
 #include <torch/torch.h>
 
+#include "clipxai/error.h"
+
 namespace clipxai {
 
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
-                                std::shared_ptr<const Method> method, Timings* timings) {
-  PreparedText text = prepare_text(model, prompts, method->trace_request(), timings);
+                                std::shared_ptr<const Method> method, Timings* timings,
+                                const TokenizedText* contrast) {
+  if (contrast != nullptr) {
+    if (const auto refusal = method->refuses_contrast()) {
+      throw usage_error("--contrast \"" + contrast->text + "\": " + *refusal);
+    }
+  }
+  PreparedText text = prepare_text(model, prompts, method->trace_request(), timings, contrast);
   return {std::move(method), std::move(text)};
 }
 

@@ -202,6 +202,7 @@ std::vector<std::string> console_lines(const ImageResult& result) {
     line << "  peak=(" << prompt.peak.x << "," << prompt.peak.y << ")";
     if (prompt.overlay) line << "  -> " << *prompt.overlay;
     if (prompt.prompt.truncated) line << "  [truncated to fit the context]";
+    if (!prompt.relevance.has_token_relevance) line << "  [the method gives no token relevance]";
     lines.push_back(line.str());
   }
   return lines;

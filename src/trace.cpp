@@ -13,8 +13,9 @@ namespace {
 
 torch::Tensor unit(const torch::Tensor& features) { return features / features.norm(2, -1, true); }
 
-void check_first_block(int first, int layers, const char* tower) {
-  if (first < 0 || first > layers) {
+// `first` in [lowest, layers].
+void check_first_block(int first, int layers, const char* tower, int lowest = 0) {
+  if (first < lowest || first > layers) {
     throw Error(ErrorCategory::Internal, std::string("trace request: first recorded ") + tower +
                                              " block " + std::to_string(first) + " of " +
                                              std::to_string(layers));
@@ -32,21 +33,43 @@ DevicePhaseTimer::~DevicePhaseTimer() {
   if (synchronize_) torch::cuda::synchronize(device_index_);
 }
 
+torch::Tensor explained_score(const torch::Tensor& similarity, const torch::Tensor& image_features,
+                              const torch::Tensor& contrast, double scale) {
+  if (!contrast.defined()) return similarity;
+  return similarity - scale * (unit(image_features) * contrast).sum(-1);
+}
+
 PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedText>& prompts,
-                          const TraceRequest& request, Timings* timings) {
+                          const TraceRequest& request, Timings* timings,
+                          const TokenizedText* contrast) {
   if (prompts.empty()) throw usage_error("no prompts to explain");
   const ModelConfig& config = model.config();
   check_first_block(request.vision_from, config.vision_layers, "vision");
   check_first_block(request.text_from, config.text_layers, "text");
+  check_first_block(request.vision_state_at,
+                    std::min(request.vision_from, config.vision_layers - 1), "vision state", -1);
+  check_first_block(request.text_state_at, config.text_layers - 1, "text state", -1);
   TextBatch text = text_batch(prompts, config.context_length);
   DevicePhaseTimer timer(timings, Phase::Text, model.device());
   torch::NoGradGuard no_grad;
   PreparedText prepared;
   prepared.request = request;
   prepared.blocks_applied = std::min(request.text_from, config.text_layers - 1);
-  prepared.states =
-      run_blocks(model.text_transformer(), model.embed_text(text.ids), 0, prepared.blocks_applied);
+  if (request.text_state_at >= 0) {
+    prepared.blocks_applied = std::min(prepared.blocks_applied, request.text_state_at);
+  }
+  const auto& transformer = model.text_transformer();
+  prepared.states = run_blocks(transformer, model.embed_text(text.ids), 0, prepared.blocks_applied);
+  if (request.text_state_at >= 0) {
+    prepared.text_state =
+        run_blocks(transformer, prepared.states, prepared.blocks_applied, request.text_state_at);
+  }
   prepared.eot = text.eot.to(model.device());
+  if (contrast != nullptr) {
+    TextBatch contrast_text = text_batch({*contrast}, config.context_length);
+    prepared.contrast = unit(model.encode_text(contrast_text.ids.to(model.device()),
+                                               contrast_text.eot.to(model.device())));
+  }
   return prepared;
 }
 
@@ -68,10 +91,15 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
     {
       torch::NoGradGuard embedding_needs_no_gradient;
       image_tokens = model.embed_image(pixels.unsqueeze(0));
+      if (request.vision_state_at >= 0) {
+        trace.vision_state =
+            run_blocks(model.vision_transformer(), image_tokens, 0, request.vision_state_at);
+        image_tokens = trace.vision_state;
+      }
     }
-    image_features =
-        model.project_image(run_transformer(model.vision_transformer(), image_tokens, class_row,
-                                            count, request.vision_from, &trace.vision_attention));
+    image_features = model.project_image(run_transformer(
+        model.vision_transformer(), image_tokens, class_row, count, request.vision_from,
+        &trace.vision_attention, std::max(request.vision_state_at, 0), request.gradients));
   }
   torch::Tensor text_features;
   {
@@ -83,10 +111,15 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
   DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
   const auto cosines = (unit(image_features) * unit(text_features)).sum(-1);
   const auto logits = cosines * model.logit_scale();
+  trace.image_features = unit(image_features.narrow(0, 0, 1)).detach();
+  trace.text_features = unit(text_features).detach();
+  trace.contrast = text.contrast;
+  trace.text_state = text.text_state;
   if (request.gradients) {
     std::vector<torch::Tensor> recorded = trace.vision_attention;
     recorded.insert(recorded.end(), trace.text_attention.begin(), trace.text_attention.end());
-    std::vector<torch::Tensor> gradients = torch::autograd::grad({logits.sum()}, recorded);
+    const auto score = explained_score(logits, image_features, text.contrast, model.logit_scale());
+    std::vector<torch::Tensor> gradients = torch::autograd::grad({score.sum()}, recorded);
     const auto vision_end = gradients.begin() + static_cast<int64_t>(trace.vision_attention.size());
     trace.vision_gradients.assign(gradients.begin(), vision_end);
     trace.text_gradients.assign(vision_end, gradients.end());

@@ -45,22 +45,23 @@ torch::Tensor causal_mask(const torch::Tensor& query_positions, int64_t keys) {
   return key_positions.view({1, 1, keys}).gt(query_positions.unsqueeze(-1)).unsqueeze(1);
 }
 
-// One residual block over `x` [B, N, W]. With `rows` defined only those query rows are computed
-// ([B', 1, W] out, see select_rows); otherwise all ([B, N, W]). Probabilities are appended to
-// `kept` when given; with `leaf_batch` > 0 they first become autograd leaves of that batch size.
-torch::Tensor residual_block(const ResidualBlockWeights& w, const TransformerWeights& transformer,
-                             const torch::Tensor& x, const torch::Tensor& rows, int64_t leaf_batch,
-                             std::vector<torch::Tensor>* kept) {
-  const int heads = transformer.heads;
-  const auto normed = layer_norm(x, w.ln_1_weight, w.ln_1_bias);
-  const auto keys_values = at::linear(normed, w.kv_weight, w.kv_bias).chunk(2, -1);
-  const auto keys = split_heads(keys_values[0], heads);
-  const auto values = split_heads(keys_values[1], heads);
+}  // namespace
 
+torch::Tensor run_block(const TransformerWeights& transformer, int layer, const torch::Tensor& x,
+                        const torch::Tensor& rows, BlockTap* tap) {
+  const ResidualBlockWeights& w = transformer.blocks[static_cast<size_t>(layer)];
+  const bool single_head = tap != nullptr && tap->single_head;
+  const int heads = single_head ? 1 : transformer.heads;
+  auto normed = layer_norm(x, w.ln_1_weight, w.ln_1_bias);
+  if (tap != nullptr && tap->normed) normed = tap->normed(normed);
+  const auto keys_values = at::linear(normed, w.kv_weight, w.kv_bias).chunk(2, -1);
   const bool all_rows = !rows.defined();
   const auto residual = all_rows ? x : select_rows(x, rows);
-  const auto queries = split_heads(
-      at::linear(all_rows ? normed : select_rows(normed, rows), w.q_weight, w.q_bias), heads);
+  const auto query_states =
+      at::linear(all_rows ? normed : select_rows(normed, rows), w.q_weight, w.q_bias);
+  const auto queries = split_heads(query_states, heads);
+  const auto keys = split_heads(keys_values[0], heads);
+  const auto values = split_heads(keys_values[1], heads);
   const double scale = 1.0 / std::sqrt(static_cast<double>(queries.size(-1)));
   auto scores = at::matmul(queries, keys.transpose(-2, -1)) * scale;
   if (transformer.causal) {
@@ -71,18 +72,40 @@ torch::Tensor residual_block(const ResidualBlockWeights& w, const TransformerWei
                                 -std::numeric_limits<float>::infinity());
   }
   auto probabilities = at::softmax(scores, -1);
-  if (leaf_batch > 0) {
-    probabilities =
-        probabilities.detach().expand({leaf_batch, -1, -1, -1}).clone().requires_grad_(true);
+  if (tap != nullptr && tap->attention) probabilities = tap->attention(probabilities);
+  auto attended = merge_heads(at::matmul(probabilities, values));
+  if (tap != nullptr && tap->attended) attended = tap->attended(attended);
+  if (tap != nullptr) {
+    tap->queries = query_states;
+    tap->keys = keys_values[0];
+    tap->values = keys_values[1];
   }
-  if (kept != nullptr) kept->push_back(probabilities);
-
-  const auto attended = merge_heads(at::matmul(probabilities, values));
   const auto y = residual + at::linear(attended, w.out_weight, w.out_bias);
   const auto hidden =
       activate(at::linear(layer_norm(y, w.ln_2_weight, w.ln_2_bias), w.fc_weight, w.fc_bias),
                transformer.activation);
   return y + at::linear(hidden, w.proj_weight, w.proj_bias);
+}
+
+namespace {
+
+// Block `layer` keeping its probabilities in `kept` when given; with `leaf_batch` > 0 they first
+// become autograd leaves of that batch size.
+torch::Tensor kept_block(const TransformerWeights& transformer, int layer, const torch::Tensor& x,
+                         const torch::Tensor& rows, int64_t leaf_batch,
+                         std::vector<torch::Tensor>* kept) {
+  if (kept == nullptr && leaf_batch == 0) return run_block(transformer, layer, x, rows, nullptr);
+  BlockTap tap;
+  tap.attention = [&](const torch::Tensor& probabilities) {
+    auto recorded = probabilities;
+    if (leaf_batch > 0) {
+      recorded =
+          probabilities.detach().expand({leaf_batch, -1, -1, -1}).clone().requires_grad_(true);
+    }
+    if (kept != nullptr) kept->push_back(recorded);
+    return recorded;
+  };
+  return run_block(transformer, layer, x, rows, &tap);
 }
 
 }  // namespace
@@ -98,15 +121,14 @@ torch::Tensor run_blocks(const TransformerWeights& transformer, const torch::Ten
   torch::NoGradGuard no_grad;
   auto states = x;
   for (int layer = begin; layer < end; ++layer) {
-    states =
-        residual_block(transformer.blocks[layer], transformer, states, torch::Tensor(), 0, nullptr);
+    states = run_block(transformer, layer, states, torch::Tensor(), nullptr);
   }
   return states;
 }
 
 torch::Tensor run_transformer(const TransformerWeights& transformer, const torch::Tensor& x,
                               const torch::Tensor& rows, int64_t outputs, int keep_from,
-                              std::vector<torch::Tensor>* kept, int first_block) {
+                              std::vector<torch::Tensor>* kept, int first_block, bool branch) {
   const int layers = static_cast<int>(transformer.blocks.size());
   // Blocks before the kept ones run on every row without autograd; the last block always runs in
   // the loop below, which computes only the output rows there.
@@ -116,9 +138,8 @@ torch::Tensor run_transformer(const TransformerWeights& transformer, const torch
     const bool keep = layer >= keep_from;
     std::optional<torch::NoGradGuard> no_grad;
     if (!keep) no_grad.emplace();
-    states = residual_block(transformer.blocks[layer], transformer, states,
-                            layer == layers - 1 ? rows : torch::Tensor(),
-                            layer == keep_from ? outputs : 0, keep ? kept : nullptr);
+    states = kept_block(transformer, layer, states, layers - 1 == layer ? rows : torch::Tensor(),
+                        branch && layer == keep_from ? outputs : 0, keep ? kept : nullptr);
   }
   return states.squeeze(1).expand({outputs, -1});
 }

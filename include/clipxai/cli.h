@@ -36,10 +36,22 @@ CLI::Validator one_of(const std::map<std::string, int>& names);
 void add_model_options(CLI::App& command, std::string& model, std::string& vocab);
 void add_crop_option(CLI::App& command, CropMode& crop);
 void add_runtime_options(CLI::App& command, int& threads, std::string& device);
-// --method (one of method.h's names) and the method options --start-layer, --start-layer-text,
-// each left empty unless given so that the method's default applies.
-void add_method_options(CLI::App& command, std::string& method, std::optional<int>& start_layer,
-                        std::optional<int>& start_layer_text);
+// The method options of the command line, each left empty unless given so that the method's
+// default applies: --start-layer, --start-layer-text and --param NAME=VALUE (repeatable; VALUE is
+// read as JSON when it parses, else as a string: start_layer=2, target=logit), and --contrast.
+struct MethodOptions {
+  std::optional<int> start_layer;
+  std::optional<int> start_layer_text;
+  std::vector<std::string> params;
+  std::optional<std::string> contrast;
+};
+// --method NAME (one of method.h's names; with `several`, a comma list or "all") and the method
+// options.
+void add_method_options(CLI::App& command, std::string& method, MethodOptions& options,
+                        bool several = false);
+// The options as MethodParameters. Throws Error(Usage) for a --param without "=" or a parameter
+// given twice.
+MethodParameters method_parameters(const MethodOptions& options);
 
 // The job's own fields, plus what the command line resolves before the run: the shard, the
 // default model, the vocabulary's look-up places, the threads and device, and the method
@@ -48,10 +60,9 @@ struct ExplainOptions {
   ExplainJob job;
   std::string shard;  // "K/N"; empty: every input
   bool quiet = false;
-  std::string model;               // empty: the default model
-  std::string vocab;               // empty: the look-up order of environment.h
-  std::optional<int> start_layer;  // empty: the method's default (the model's, for chefer2021)
-  std::optional<int> start_layer_text;
+  std::string model;  // empty: the default model
+  std::string vocab;  // empty: the look-up order of environment.h
+  MethodOptions method;
   int threads = 0;
   std::string device = "cpu";
 };

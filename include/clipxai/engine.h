@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct ExplainSettings {
   std::string method = "chefer2021";  // a registered method's name (method.h)
   MethodParameters parameters = MethodParameters::object();  // absent names: the defaults
   CropMode crop = CropMode::Center;
+  // Explain logit(prompt) - logit(contrast): what makes the image the prompt rather than this.
+  std::optional<std::string> contrast;
 };
 
 struct PromptExplanation {
@@ -56,8 +59,9 @@ std::vector<TokenizedText> tokenize_prompts(
     const Tokenizer& tokenizer, const std::vector<std::string>& texts, int context_length,
     const std::function<std::string(size_t index)>& where = nullptr);
 
-// The document's "method" object: `method`'s description plus "crop".
-nlohmann::json method_json(const Method& method, CropMode crop);
+// The document's "method" object: `method`'s description plus "crop" and, with one, "contrast".
+nlohmann::json method_json(const Method& method, CropMode crop,
+                           const std::optional<std::string>& contrast = std::nullopt);
 
 // Prompt `prompt`'s map upsampled to the image (render.h's RelevanceMap, with its peak).
 RelevanceMap prompt_map(const Explanation& explanation, size_t prompt);
@@ -70,13 +74,16 @@ cv::Mat render_prompt_overlay(const DecodedImage& image, const Explanation& expl
 class Session {
  public:
   // Throws Error(Usage) for an unknown method, parameters it refuses (a start layer outside the
-  // model) or no prompts; Error(Input) for prompts that cannot be tokenised or do not fit.
+  // model), a contrast it refuses, or no prompts; Error(Input) for prompts (or a contrast text)
+  // that cannot be tokenised or do not fit.
   // `timings`, when given, is charged with the text phase of preparing the prompts.
   Session(const ClipModel& model, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
           const ExplainSettings& settings, Timings* timings = nullptr);
-  // The same for prompts already tokenised for this model (tokenize_prompts).
+  // The same for prompts already tokenised for this model (tokenize_prompts), and the contrast
+  // text when settings.contrast is set.
   Session(const ClipModel& model, std::vector<TokenizedText> prompts,
-          const ExplainSettings& settings, Timings* timings = nullptr);
+          const ExplainSettings& settings, Timings* timings = nullptr,
+          const std::optional<TokenizedText>& contrast = std::nullopt);
 
   // The model's input for `image` (thread-safe).
   PreprocessedImage preprocess(const DecodedImage& image) const;

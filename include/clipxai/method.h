@@ -16,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,14 @@ class Method {
   virtual nlohmann::json description() const = 0;
   // The settings in a few words, for tables ("all layers (0-5)").
   virtual std::string label() const = 0;
-  // `trace` comes from trace_forward with this method's trace_request().
+  // `trace` comes from trace_forward with this method's trace_request(). Runs without autograd
+  // unless the method turns it on (methods that differentiate their own targets).
   virtual MethodMaps compute(const ClipModel& model, const ForwardTrace& trace) const = 0;
+  // Why the method cannot explain logit(prompt) - logit(contrast) (no gradient target), or
+  // nullopt when it can.
+  virtual std::optional<std::string> refuses_contrast() const { return std::nullopt; }
+  // Whether the image map depends on the prompt (false: attention alone, one map per image).
+  virtual bool prompt_specific() const { return true; }
 };
 
 struct MethodParameter {
@@ -63,6 +70,14 @@ struct MethodInfo {
   std::unique_ptr<Method> (*create)(const MethodParameters& parameters, const ModelConfig& config,
                                     const MethodDefaults& defaults);
 };
+
+// For factories: parameter `name` of method `method`, or nullopt when absent or null. Throws
+// Error(Usage) naming both for a value of the wrong kind or outside `choices`.
+std::optional<int> integer_parameter(const MethodParameters& parameters, const std::string& method,
+                                     const char* name);
+std::optional<std::string> choice_parameter(const MethodParameters& parameters,
+                                            const std::string& method, const char* name,
+                                            const std::vector<std::string>& choices);
 
 // Every registered method, in registration order (the first is the default).
 const std::vector<MethodInfo>& methods();

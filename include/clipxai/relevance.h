@@ -51,9 +51,12 @@ struct PreparedPrompts {
   PreparedText text;
 };
 
-// Throws as prepare_text (trace.h).
+// With `contrast` each map explains logit(prompt) - logit(contrast) (trace.h). Throws as
+// prepare_text (trace.h), and Error(Usage) for a contrast the method refuses
+// (Method::refuses_contrast).
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
-                                std::shared_ptr<const Method> method, Timings* timings = nullptr);
+                                std::shared_ptr<const Method> method, Timings* timings = nullptr,
+                                const TokenizedText* contrast = nullptr);
 
 // `pixels`: [3, R, R] normalised image (image.h). Returns one entry per prompt, in order.
 // `timings`, when given, is charged with the vision, text and relevance phases (timings.h).

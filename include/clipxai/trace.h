@@ -9,9 +9,17 @@
 // each prompt's end-of-text token), so its recorded attention holds that row only. The text
 // tower runs only up to the longest end-of-text slot of the prompts.
 //
+// Methods that run the last blocks themselves (with their own gradient targets, gradcam.cpp and
+// the like) ask instead for the token states entering a block (vision_state_at, text_state_at):
+// the image's are computed once, without autograd, and shared by every prompt.
+//
+// With a contrast text the score explained is logit(prompt) - logit(contrast) for the same image
+// (the scores reported stay the prompts' own).
+//
 // Shapes: P prompts, H heads, N = G*G + 1 image tokens (class token first), T text slots (up to
-// the longest EOT + 1). Attention is the softmax probability, [P, H, queries, keys].
-// Everything stays on the model's device.
+// the longest EOT + 1), W a tower's width, E the embedding size. Attention is the softmax
+// probability, [P, H, queries, keys] ([1, H, ...] for the image without gradients: every prompt
+// shares it). Everything stays on the model's device.
 #pragma once
 
 #include <vector>
@@ -32,6 +40,9 @@ struct TraceRequest {
   // Whether to compute d(sum of the P logits) / d(recorded attention): the prompts' scores are
   // independent, so each prompt's copy gets exactly its own score's gradient.
   bool gradients = true;
+  // The block (0-based) whose input token states to record, or -1: none.
+  int vision_state_at = -1;
+  int text_state_at = -1;
 };
 
 // The part of a trace that does not depend on the image. Tied to the model (and its device) it
@@ -42,7 +53,9 @@ struct PreparedText {
   // The text blocks already applied: those before request.text_from, but never the last block,
   // which computes only the EOT rows when the trace runs.
   int blocks_applied = 0;
-  torch::Tensor states;  // [P, T, Wt] after text blocks [0, blocks_applied)
+  torch::Tensor states;      // [P, T, Wt] after text blocks [0, blocks_applied)
+  torch::Tensor text_state;  // [P, T, Wt] entering block request.text_state_at, or undefined
+  torch::Tensor contrast;    // [1, E] the contrast text's unit features, or undefined
 };
 
 struct ForwardTrace {
@@ -57,14 +70,28 @@ struct ForwardTrace {
   std::vector<torch::Tensor> vision_gradients;
   std::vector<torch::Tensor> text_gradients;
   torch::Tensor eot;  // [P] int64
+  // Unit features, detached: the image [1, E], the prompts [P, E], the contrast [1, E] or
+  // undefined.
+  torch::Tensor image_features, text_features, contrast;
+  // With vision_state_at / text_state_at: [1, N, W] entering that vision block, [P, T, Wt]
+  // entering that text block; else undefined.
+  torch::Tensor vision_state, text_state;
 };
+
+// The score a gradient method explains, per prompt: `similarity` [P] (logits or cosines of
+// `image_features` [P or 1, E] with the prompts) minus, with a contrast, the same similarity to
+// the contrast text (scaled by `scale`: exp(logit_scale) for logits, 1 for cosines).
+torch::Tensor explained_score(const torch::Tensor& similarity, const torch::Tensor& image_features,
+                              const torch::Tensor& contrast, double scale);
 
 // Throws Error(Usage) for no prompts, Error(Input) for a prompt that does not fit the model (too
 // long, ids outside its vocabulary, an end-of-text slot outside its ids), Error(Internal) for a
 // request whose first blocks lie outside the towers. `timings`, when given, is charged with the
 // text phase.
+// `contrast`, when given, is tokenised for this model like the prompts.
 PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedText>& prompts,
-                          const TraceRequest& request, Timings* timings = nullptr);
+                          const TraceRequest& request, Timings* timings = nullptr,
+                          const TokenizedText* contrast = nullptr);
 
 // `pixels`: [3, R, R] normalised image (image.h), on any device. `timings`, when given, is
 // charged with the vision, text and relevance (backward) phases.
