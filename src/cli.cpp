@@ -134,19 +134,22 @@ void add_method_options(CLI::App& command, std::string& method, MethodOptions& o
                     ", or all (default: " + default_method_name() + ")"
               : "Explanation method: " + listed + " (default: " + default_method_name() + ")");
   option->type_name(several ? "A,B,..." : "NAME");
-  if (!several) option->check(CLI::IsMember(names).description(""));
-  add_start_layer_option(command, "--start-layer", options.start_layer,
-                         "First vision layer of the rollout: -1 = last only (as the notebook), "
-                         "0 = all (default: the method's; for chefer2021 the model's, `clipxai "
-                         "info` shows it)");
-  add_start_layer_option(command, "--start-layer-text", options.start_layer_text,
-                         "First text layer of the rollout: -1 = last only, 0 = all (default: "
-                         "the method's)");
+  if (!several) {
+    option->check(CLI::IsMember(names).description(""));
+    add_start_layer_option(command, "--start-layer", options.start_layer,
+                           "First vision layer of the rollout: -1 = last only (as the notebook), "
+                           "0 = all (default: the method's; for chefer2021 the model's, `clipxai "
+                           "info` shows it)");
+    add_start_layer_option(command, "--start-layer-text", options.start_layer_text,
+                           "First text layer of the rollout: -1 = last only, 0 = all (default: "
+                           "the method's)");
+  }
   command
       .add_option("--param", options.params,
                   "A method parameter, NAME=VALUE (repeatable); `clipxai info` lists each "
                   "method's")
-      ->type_name("NAME=VALUE");
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);
   command
       .add_option_function<std::string>(
           "--contrast", [&options](const std::string& text) { options.contrast = text; },

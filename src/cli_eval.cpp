@@ -1,7 +1,10 @@
 // `clipxai eval [OPTIONS] MANIFEST` — the grounding benchmark of eval.h.
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
+#include <set>
+#include <sstream>
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/cli.h"
@@ -19,25 +22,40 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options) {
       R"(The manifest lists images, their prompts and the ground-truth objects:
   {"images": [{"image": "scene.png", "prompts": ["dog", "cat", "car"],
                "objects": [{"text": "dog", "box": [x0, y0, x1, y1], "mask": "scene_dog.png"}]}]}
-Paths are relative to the manifest. Each --start-layer value is one method setting (a row).
+Paths are relative to the manifest. Each method is a row of the table, and so is each
+--start-layer value of the methods that have a start layer (chefer2021, rollout).
 scripts/make_manifest.py writes held-out manifests for the bundled emoji model.
 
 Examples:
   clipxai eval held_out/manifest.json
   clipxai eval --start-layer -1 --start-layer 0 --json eval.json held_out/manifest.json
+  clipxai eval --method all --deletion-insertion --sanity --plot curves.png held_out/manifest.json
+  clipxai eval --method chefer2021,gradcam --param target=logit --contrast boy demo/manifest.json
 )");
   command->add_option("MANIFEST", options.manifest, "Manifest JSON file")
       ->required()
       ->type_name("FILE");
   add_model_options(*command, options.model, options.vocab);
+  add_method_options(*command, options.methods, options.method, /*several=*/true);
   command
       ->add_option("--start-layer", options.start_layers,
                    "Vision start layer of a setting; repeat or comma-separate for several "
-                   "(-1 = last layer only, 0 = all; default: the model's, `clipxai info` "
-                   "shows it)")
+                   "(-1 = last layer only, 0 = all; default: the method's, for chefer2021 the "
+                   "model's, `clipxai info` shows it)")
       ->type_name("N")
       ->delimiter(',')
       ->check(CLI::Range(-1, 1 << 20).description(""));
+  command->add_flag("--deletion-insertion", options.deletion_insertion,
+                    "Also measure deletion and insertion AUC (RISE; 102 forward passes of the "
+                    "vision tower per object)");
+  command->add_flag("--sanity", options.sanity,
+                    "Also run the model-randomisation test (Adebayo et al. 2018): every image "
+                    "explained again with the top 1, 2, ... vision blocks re-initialised");
+  command
+      ->add_option("--plot", options.plot_path,
+                   "Write the mean deletion and insertion curves as a PNG (needs "
+                   "--deletion-insertion)")
+      ->type_name("PATH");
   add_crop_option(*command, options.crop);
   command
       ->add_option("--json", options.json_path,
@@ -48,16 +66,70 @@ Examples:
   return command;
 }
 
+std::vector<EvalSetting> eval_settings(const EvalCommandOptions& options) {
+  std::vector<std::string> names;
+  if (options.methods.empty()) {
+    names.push_back(default_method_name());
+  } else if (options.methods == "all") {
+    for (const MethodInfo& info : methods()) names.push_back(info.name);
+  } else {
+    std::stringstream list(options.methods);
+    for (std::string name; std::getline(list, name, ',');) names.push_back(name);
+  }
+  const MethodParameters given = method_parameters(options.method);
+  const auto has_parameter = [](const MethodInfo& info, const std::string& name) {
+    return std::any_of(info.parameters.begin(), info.parameters.end(),
+                       [&](const MethodParameter& parameter) { return parameter.name == name; });
+  };
+  std::vector<EvalSetting> settings;
+  std::set<std::string> used;
+  for (const std::string& name : names) {
+    const MethodInfo& info = method_info(name);
+    MethodParameters parameters = MethodParameters::object();
+    for (const auto& [key, value] : given.items()) {
+      if (has_parameter(info, key)) {
+        parameters[key] = value;
+        used.insert(key);
+      }
+    }
+    if (options.start_layers.empty() || !has_parameter(info, "start_layer")) {
+      settings.push_back({name, parameters});
+      continue;
+    }
+    used.insert("start_layer");
+    for (int layer : options.start_layers) {
+      MethodParameters with_layer = parameters;
+      with_layer["start_layer"] = layer;
+      settings.push_back({name, with_layer});
+    }
+  }
+  for (const auto& [key, value] : given.items()) {
+    if (!used.count(key)) {
+      throw usage_error("--param " + key + ": none of the methods " + options.methods +
+                        " has this parameter");
+    }
+  }
+  if (!options.start_layers.empty() && !used.count("start_layer")) {
+    throw usage_error("--start-layer: none of the methods " + options.methods +
+                      " has a start layer");
+  }
+  return settings;
+}
+
 int run_eval_command(const EvalCommandOptions& options) {
   const torch::Device device = parse_device(options.device);
   set_thread_count(options.threads);
+  if (!options.plot_path.empty() && !options.deletion_insertion) {
+    throw usage_error("--plot draws the deletion and insertion curves: add --deletion-insertion");
+  }
   EvalOptions eval;
   eval.manifest = options.manifest;
   eval.model = resolve_model_path(options.model);
   eval.vocabulary = vocabulary_sources(options.vocab);
-  if (!options.start_layers.empty()) {
-    eval.start_layers.assign(options.start_layers.begin(), options.start_layers.end());
-  }
+  eval.settings = eval_settings(options);
+  eval.contrast = options.method.contrast;
+  eval.deletion_insertion = options.deletion_insertion;
+  eval.sanity = options.sanity;
   eval.crop = options.crop;
   eval.device = device;
   eval.progress = progress_style(options.quiet, isatty(STDERR_FILENO) != 0);
@@ -74,6 +146,7 @@ int run_eval_command(const EvalCommandOptions& options) {
       write_file_atomically(options.json_path, document);
     }
   }
+  if (!options.plot_path.empty()) write_file_atomically(options.plot_path, plot_curves(report));
   // As in a batch run: the others are measured, but a CI job must notice the failed images.
   return report.errors.empty() ? kExitOk : kExitUsageOrInput;
 }

@@ -1,6 +1,7 @@
 #include "clipxai/eval.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "clipxai/batch_run.h"
 #include "clipxai/engine.h"
 #include "clipxai/error.h"
+#include "clipxai/faithfulness.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
 
@@ -196,17 +198,20 @@ LoadedImage load_entry(const ManifestImage& entry, const std::string& where) {
 
 // One manifest image's objects measured on the explanation of one setting.
 std::vector<ObjectResult> measure(const ManifestImage& entry, const LoadedImage& loaded,
-                                  const Explanation& explanation) {
+                                  const Explanation& explanation,
+                                  const std::optional<std::string>& contrast) {
   std::vector<double> logits;
   for (const PromptExplanation& prompt : explanation.prompts) {
     logits.push_back(prompt.relevance.logit);
   }
   std::vector<ObjectResult> objects;
   for (const Target& target : loaded.targets) {
+    if (contrast && entry.prompts[target.prompt] == *contrast) continue;
     const RelevanceMap map = prompt_map(explanation, target.prompt);
     ObjectResult object;
     object.image = entry.image;
     object.text = entry.prompts[target.prompt];
+    object.prompt = target.prompt;
     object.peak = map.peak;
     object.pointing = peak_inside(map, target.region);
     object.pointing_box = peak_inside(map, target.box);
@@ -220,18 +225,6 @@ std::vector<ObjectResult> measure(const ManifestImage& entry, const LoadedImage&
   return objects;
 }
 
-void validate_start_layers(const std::vector<std::optional<int>>& start_layers,
-                           const ModelConfig& config) {
-  if (start_layers.empty()) throw usage_error("eval needs at least one --start-layer");
-  for (const std::optional<int>& layer : start_layers) {
-    if (layer && !is_valid_start_layer(*layer, config.vision_layers)) {
-      throw usage_error("--start-layer " + std::to_string(*layer) + ": " + config.name + " has " +
-                        std::to_string(config.vision_layers) + " vision layers (use -1 to " +
-                        std::to_string(config.vision_layers - 1) + ")");
-    }
-  }
-}
-
 std::string format_rate(const std::optional<double>& value) {
   if (!value) return "-";
   std::ostringstream out;
@@ -240,6 +233,18 @@ std::string format_rate(const std::optional<double>& value) {
 }
 
 json rate_json(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }
+
+std::optional<double> milliseconds_per_image(const SettingResult& setting) {
+  return rate(setting.explain_seconds * 1000, setting.images);
+}
+
+std::string format_milliseconds(const SettingResult& setting) {
+  const std::optional<double> value = milliseconds_per_image(setting);
+  if (!value) return "-";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << *value;
+  return out.str();
+}
 
 json object_json(const ObjectResult& object) {
   return {
@@ -251,8 +256,26 @@ json object_json(const ObjectResult& object) {
       {"energy", object.energy},
       {"iou", object.iou},
       {"top1_vs_absent", object.top1_vs_absent ? json(*object.top1_vs_absent) : json(nullptr)},
+      {"deletion_auc", rate_json(object.deletion_auc)},
+      {"insertion_auc", rate_json(object.insertion_auc)},
   };
 }
+
+// The label of a setting: the method's, saying so when a model-supplied default was asked for.
+std::string setting_label(const EvalSetting& setting, const Method& method) {
+  const bool model_default =
+      method_info(setting.method).defaults_from_model && setting.parameters.empty();
+  return method.label() + (model_default ? ", the model's default" : "");
+}
+
+void add_curve(std::vector<double>& sum, const std::vector<double>& curve) {
+  if (sum.empty()) sum.assign(curve.size(), 0.0);
+  for (size_t i = 0; i < curve.size(); ++i) sum[i] += curve[i];
+}
+
+// Spearman correlations of each measured object's grid on the trained model with one on a
+// randomised model: [setting][object].
+using Correlations = std::vector<std::vector<double>>;
 
 }  // namespace
 
@@ -339,6 +362,11 @@ MetricSummary summarize(const std::vector<ObjectResult>& objects) {
       ++summary.top1_objects;
       summary.top1_hits += *object.top1_vs_absent;
     }
+    if (object.deletion_auc && object.insertion_auc) {
+      ++summary.faithfulness_objects;
+      summary.deletion_sum += *object.deletion_auc;
+      summary.insertion_sum += *object.insertion_auc;
+    }
   }
   return summary;
 }
@@ -348,11 +376,21 @@ std::optional<double> rate(double numerator, int count) {
   return numerator / count;
 }
 
+std::vector<EvalSetting> start_layer_settings(const std::vector<std::optional<int>>& start_layers) {
+  std::vector<EvalSetting> settings;
+  for (const std::optional<int>& layer : start_layers) {
+    settings.push_back({default_method_name(), start_layer_parameters({layer, std::nullopt})});
+  }
+  return settings;
+}
+
 EvalReport run_eval(const EvalOptions& options) {
   const Manifest manifest = load_manifest(options.manifest);
+  if (options.settings.empty()) {
+    throw usage_error("eval needs at least one setting (--method, --start-layer)");
+  }
   ClipModel model = ClipModel::load(options.model);
   const ModelConfig& config = model.config();
-  validate_start_layers(options.start_layers, config);
   const Tokenizer tokenizer = load_tokenizer(options.vocabulary, model.embedded_vocabulary(),
                                              model.path(), config.vocab_size);
   std::vector<std::vector<TokenizedText>> prompts;
@@ -363,6 +401,11 @@ EvalReport run_eval(const EvalOptions& options) {
                                                 "].prompts[" + std::to_string(p) + "]";
                                        }));
   }
+  std::optional<TokenizedText> contrast;
+  if (options.contrast) {
+    contrast = tokenize_prompts(tokenizer, {*options.contrast}, config.context_length,
+                                [](size_t) { return std::string("--contrast"); })[0];
+  }
   model.to(options.device);
 
   EvalReport report;
@@ -372,19 +415,31 @@ EvalReport run_eval(const EvalOptions& options) {
   report.method_defaults = model.method_defaults();
   report.tokenizer_source = tokenizer.source();
   report.crop = options.crop;
+  report.contrast = options.contrast;
   report.images = static_cast<int>(manifest.images.size());
   std::vector<ExplainSettings> settings;
-  for (const std::optional<int>& layer : options.start_layers) {
-    settings.push_back(
-        {default_method_name(), start_layer_parameters({layer, std::nullopt}), options.crop});
-    const auto method = create_method(settings.back().method, settings.back().parameters, model);
-    const std::string label = method->label();
-    report.settings.push_back({layer,
-                               method_json(*method, options.crop),
-                               layer ? label : label + ", the model's default",
-                               {},
-                               {}});
+  for (const EvalSetting& setting : options.settings) {
+    settings.push_back({setting.method, setting.parameters, options.crop, options.contrast});
+    const auto method = create_method(setting.method, setting.parameters, model);
+    if (contrast) {
+      if (const auto refusal = method->refuses_contrast()) {
+        throw usage_error("--contrast \"" + contrast->text + "\": " + *refusal);
+      }
+    }
+    SettingResult result;
+    result.setting = setting;
+    result.method = method_json(*method, options.crop, options.contrast);
+    result.label = setting_label(setting, *method);
+    report.settings.push_back(std::move(result));
   }
+  // The cascading randomisation: randomised[k - 1] has its top k vision blocks re-initialised.
+  std::vector<ClipModel> randomised;
+  if (options.sanity) {
+    for (int k = 1; k <= config.vision_layers; ++k) {
+      randomised.push_back(with_randomised_vision_blocks(model, k, static_cast<uint64_t>(k)));
+    }
+  }
+  std::vector<Correlations> correlations(randomised.size(), Correlations(settings.size()));
 
   ProgressReporter progress(options.progress, manifest.images.size(), 0,
                             options.progress_out != nullptr ? *options.progress_out : std::cerr);
@@ -402,23 +457,87 @@ EvalReport run_eval(const EvalOptions& options) {
                                                                  LoadedImage& loaded) {
     const ManifestImage& entry = manifest.images[index];
     std::vector<std::vector<ObjectResult>> results;
+    std::vector<double> seconds;
     std::optional<PreprocessedImage> input;
-    for (const ExplainSettings& setting : settings) {
-      const Session session(model, prompts[index], setting);
+    torch::Tensor text_features;
+    if (options.deletion_insertion) {
+      torch::NoGradGuard no_grad;
+      text_features = model.encode_text(prompts[index]);
+      text_features = text_features / text_features.norm(2, -1, true);
+    }
+    for (size_t s = 0; s < settings.size(); ++s) {
+      const Session session(model, prompts[index], settings[s], nullptr, contrast);
       if (!input) input = session.preprocess(loaded.decoded);
-      results.push_back(measure(
-          entry, loaded, session.explain(loaded.decoded, *input, nullptr, /*locate_peaks=*/false)));
+      const auto start = std::chrono::steady_clock::now();
+      const Explanation explanation =
+          session.explain(loaded.decoded, *input, nullptr, /*locate_peaks=*/false);
+      seconds.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      results.push_back(measure(entry, loaded, explanation, options.contrast));
+      if (options.deletion_insertion) {
+        const auto pixels = input->pixels.to(model.device());
+        for (ObjectResult& object : results.back()) {
+          const DeletionInsertion curves =
+              deletion_insertion(model, pixels, explanation.prompts[object.prompt].relevance.grid,
+                                 text_features, static_cast<int64_t>(object.prompt));
+          object.deletion_auc = curves.deletion_auc;
+          object.insertion_auc = curves.insertion_auc;
+          add_curve(report.settings[s].deletion_curve, curves.deletion);
+          add_curve(report.settings[s].insertion_curve, curves.insertion);
+        }
+      }
+      for (size_t k = 0; k < randomised.size(); ++k) {
+        const Session destroyed(randomised[k], prompts[index], settings[s], nullptr, contrast);
+        const Explanation other = destroyed.explain(loaded.decoded, *input, nullptr, false);
+        for (const ObjectResult& object : results.back()) {
+          correlations[k][s].push_back(spearman(explanation.prompts[object.prompt].relevance.grid,
+                                                other.prompts[object.prompt].relevance.grid));
+        }
+      }
     }
     report.unprompted_objects += loaded.unprompted_objects;
     for (size_t s = 0; s < results.size(); ++s) {
-      std::vector<ObjectResult>& objects = report.settings[s].objects;
-      objects.insert(objects.end(), results[s].begin(), results[s].end());
+      SettingResult& setting = report.settings[s];
+      setting.objects.insert(setting.objects.end(), results[s].begin(), results[s].end());
+      setting.explain_seconds += seconds[s];
+      ++setting.images;
     }
   };
   run_batch(manifest.images.size(), load, evaluate, callbacks);
   progress.finish();
-  for (SettingResult& setting : report.settings) setting.summary = summarize(setting.objects);
+  for (size_t s = 0; s < report.settings.size(); ++s) {
+    SettingResult& setting = report.settings[s];
+    setting.summary = summarize(setting.objects);
+    for (std::vector<double>* curve : {&setting.deletion_curve, &setting.insertion_curve}) {
+      for (double& value : *curve) value /= setting.summary.faithfulness_objects;
+    }
+    for (const Correlations& at_depth : correlations) {
+      double sum = 0;
+      int defined = 0;
+      for (double value : at_depth[s]) {
+        if (std::isnan(value)) continue;
+        sum += value;
+        ++defined;
+      }
+      setting.sanity.push_back(rate(sum, defined));
+    }
+  }
   return report;
+}
+
+std::string plot_curves(const EvalReport& report) {
+  std::vector<CurveSeries> series;
+  for (const SettingResult& setting : report.settings) {
+    if (setting.deletion_curve.empty()) continue;
+    series.push_back({setting.setting.method + " (" + setting.label + ")", setting.deletion_curve,
+                      setting.insertion_curve});
+  }
+  if (series.empty()) {
+    throw usage_error(
+        "no deletion and insertion curves to plot (eval --deletion-insertion; no "
+        "object was measured)");
+  }
+  return plot_deletion_insertion(series);
 }
 
 void print_eval_table(const EvalReport& report, std::ostream& out) {
@@ -430,24 +549,51 @@ void print_eval_table(const EvalReport& report, std::ostream& out) {
   out << "\nModel " << report.model.name << " (" << report.model_path << "), crop "
       << to_string(report.crop) << "\n\n";
 
+  if (report.contrast) out << "Contrast: each prompt against \"" << *report.contrast << "\"\n\n";
+  std::size_t method_width = std::string("method").size();
   std::size_t label_width = std::string("setting").size();
   for (const SettingResult& setting : report.settings) {
+    method_width = std::max(method_width, setting.setting.method.size());
     label_width = std::max(label_width, setting.label.size());
   }
-  out << std::left << std::setw(static_cast<int>(label_width)) << "setting" << std::right
-      << std::setw(9) << "objects" << std::setw(10) << "pointing" << std::setw(15)
-      << "pointing(box)" << std::setw(8) << "energy" << std::setw(7) << "mIoU"
+  const auto row_start = [&](const std::string& method, const std::string& label) {
+    out << std::left << std::setw(static_cast<int>(method_width)) << method << "  "
+        << std::setw(static_cast<int>(label_width)) << label << std::right;
+  };
+  row_start("method", "setting");
+  out << std::setw(9) << "objects" << std::setw(10) << "pointing" << std::setw(15)
+      << "pointing(box)" << std::setw(8) << "energy" << std::setw(7) << "mIoU" << std::setw(10)
+      << "deletion" << std::setw(11) << "insertion" << std::setw(10) << "ms/image"
       << "  "
       << "top1-vs-absent\n";
   for (const SettingResult& setting : report.settings) {
     const MetricSummary& s = setting.summary;
-    out << std::left << std::setw(static_cast<int>(label_width)) << setting.label << std::right
-        << std::setw(9) << s.objects << std::setw(10)
+    row_start(setting.setting.method, setting.label);
+    out << std::setw(9) << s.objects << std::setw(10)
         << format_rate(rate(s.pointing_hits, s.objects)) << std::setw(15)
         << format_rate(rate(s.pointing_box_hits, s.objects)) << std::setw(8)
         << format_rate(rate(s.energy_sum, s.objects)) << std::setw(7)
-        << format_rate(rate(s.iou_sum, s.objects)) << "  "
-        << format_rate(rate(s.top1_hits, s.top1_objects)) << " of " << s.top1_objects << "\n";
+        << format_rate(rate(s.iou_sum, s.objects)) << std::setw(10)
+        << format_rate(rate(s.deletion_sum, s.faithfulness_objects)) << std::setw(11)
+        << format_rate(rate(s.insertion_sum, s.faithfulness_objects)) << std::setw(10)
+        << format_milliseconds(setting) << "  " << format_rate(rate(s.top1_hits, s.top1_objects))
+        << " of " << s.top1_objects << "\n";
+  }
+  if (!report.settings.empty() && !report.settings.front().sanity.empty()) {
+    out << "\nModel randomisation (Spearman correlation with the trained model's maps; the top k "
+           "vision blocks re-initialised):\n";
+    row_start("method", "setting");
+    for (size_t k = 1; k <= report.settings.front().sanity.size(); ++k) {
+      out << std::setw(8) << ("k=" + std::to_string(k));
+    }
+    out << "\n";
+    for (const SettingResult& setting : report.settings) {
+      row_start(setting.setting.method, setting.label);
+      for (const std::optional<double>& value : setting.sanity) {
+        out << std::setw(8) << format_rate(value);
+      }
+      out << "\n";
+    }
   }
   for (const ErrorRecord& error : report.errors) out << "error: " << error.message << "\n";
 }
@@ -458,6 +604,10 @@ json to_json(const EvalReport& report) {
     const MetricSummary& s = setting.summary;
     json per_object = json::array();
     for (const ObjectResult& object : setting.objects) per_object.push_back(object_json(object));
+    json sanity = json::array();
+    for (size_t k = 0; k < setting.sanity.size(); ++k) {
+      sanity.push_back({{"randomised_blocks", k + 1}, {"spearman", rate_json(setting.sanity[k])}});
+    }
     settings.push_back({
         {"label", setting.label},
         {"method", setting.method},
@@ -467,11 +617,17 @@ json to_json(const EvalReport& report) {
         {"energy", rate_json(rate(s.energy_sum, s.objects))},
         {"miou", rate_json(rate(s.iou_sum, s.objects))},
         {"top1_vs_absent", rate_json(rate(s.top1_hits, s.top1_objects))},
+        {"deletion_auc", rate_json(rate(s.deletion_sum, s.faithfulness_objects))},
+        {"insertion_auc", rate_json(rate(s.insertion_sum, s.faithfulness_objects))},
+        {"ms_per_image", rate_json(milliseconds_per_image(setting))},
         {"top1_objects", s.top1_objects},
         {"hits",
          {{"pointing", s.pointing_hits},
           {"pointing_box", s.pointing_box_hits},
           {"top1_vs_absent", s.top1_hits}}},
+        {"deletion_curve", setting.deletion_curve},
+        {"insertion_curve", setting.insertion_curve},
+        {"sanity", std::move(sanity)},
         {"per_object", std::move(per_object)},
     });
   }
@@ -483,6 +639,7 @@ json to_json(const EvalReport& report) {
       {"model", model_json(report.model_path, report.model, report.method_defaults,
                            report.tokenizer_source)},
       {"crop", to_string(report.crop)},
+      {"contrast", report.contrast ? json(*report.contrast) : json(nullptr)},
       {"images", report.images},
       {"failed_images", report.errors.size()},
       {"unprompted_objects", report.unprompted_objects},

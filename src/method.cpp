@@ -53,19 +53,20 @@ std::optional<std::string> choice_parameter(const MethodParameters& parameters,
 
 const std::string& default_method_name() { return methods().front().name; }
 
+const MethodInfo& method_info(const std::string& name) {
+  std::string names;
+  for (const MethodInfo& info : methods()) {
+    if (info.name == name) return info;
+    names += (names.empty() ? "" : ", ") + info.name;
+  }
+  throw usage_error("--method " + name + ": unknown method (known: " + names + ")");
+}
+
 std::shared_ptr<const Method> create_method(const std::string& name,
                                             const MethodParameters& parameters,
                                             const ModelConfig& config,
                                             const MethodDefaults& defaults) {
-  const MethodInfo* found = nullptr;
-  std::string names;
-  for (const MethodInfo& info : methods()) {
-    if (info.name == name) found = &info;
-    names += (names.empty() ? "" : ", ") + info.name;
-  }
-  if (found == nullptr) {
-    throw usage_error("--method " + name + ": unknown method (known: " + names + ")");
-  }
+  const MethodInfo* found = &method_info(name);
   if (parameters.is_null()) return found->create(MethodParameters::object(), config, defaults);
   if (!parameters.is_object()) {
     throw usage_error("method " + name + ": parameters must be a JSON object, not " +

@@ -111,7 +111,8 @@ MethodInfo chefer2021_method_info() {
             "first vision layer of the rollout: -1 = the last only, 0 = all (default: the "
             "model's)"},
            {"start_layer_text", "first text layer of the rollout, likewise"}},
-          create};
+          create,
+          /*defaults_from_model=*/true};
 }
 
 }  // namespace clipxai

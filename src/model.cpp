@@ -66,6 +66,12 @@ ClipModel ClipModel::load(const std::string& path) {
   return model;
 }
 
+ClipModel ClipModel::with_weights(ClipWeights weights) const {
+  ClipModel copy = *this;
+  copy.weights_ = std::move(weights);
+  return copy;
+}
+
 void ClipModel::to(const torch::Device& device) {
   transform_tensors(weights_, [&](const torch::Tensor& tensor) { return tensor.to(device); });
 }

@@ -269,9 +269,9 @@ INSTANTIATE_TEST_SUITE_P(Eval, RankedFirst,
 
 std::vector<ObjectResult> three_objects() {
   return {
-      {"a.png", "dog", {1, 2}, true, true, 0.5, 0.25, true},
-      {"a.png", "cat", {3, 4}, false, true, 0.25, 0.5, false},
-      {"b.png", "girl", {5, 6}, true, false, 0.75, 0.0, std::nullopt},
+      {"a.png", "dog", 0, {1, 2}, true, true, 0.5, 0.25, true, 0.125, 0.75},
+      {"a.png", "cat", 1, {3, 4}, false, true, 0.25, 0.5, false, 0.375, 0.25},
+      {"b.png", "girl", 0, {5, 6}, true, false, 0.75, 0.0, std::nullopt},
   };
 }
 
@@ -304,9 +304,24 @@ EvalReport small_report() {
                                {"crop", "center"}};
   nlohmann::json all = last;
   all["start_layer"] = 0;
-  report.settings.push_back({-1, last, describe_layers(5, report.model.vision_layers),
-                             three_objects(), summarize(three_objects())});
-  report.settings.push_back({0, all, describe_layers(0, report.model.vision_layers), {}, {}});
+  SettingResult last_layer{{"chefer2021", {{"start_layer", -1}}},
+                           last,
+                           describe_layers(5, report.model.vision_layers),
+                           three_objects(),
+                           summarize(three_objects())};
+  last_layer.explain_seconds = 0.25;
+  last_layer.images = 2;
+  last_layer.deletion_curve = {0.5, 0.25, 0};
+  last_layer.insertion_curve = {0, 0.5, 1};
+  last_layer.sanity = {0.5, std::nullopt};
+  report.settings.push_back(last_layer);
+  SettingResult all_layers{{"chefer2021", {{"start_layer", 0}}},
+                           all,
+                           describe_layers(0, report.model.vision_layers),
+                           {},
+                           {}};
+  all_layers.sanity = {0.25, -0.125};
+  report.settings.push_back(all_layers);
   report.errors.push_back({"c.png", ErrorCategory::Input, "c.png: not an image"});
   return report;
 }
@@ -318,9 +333,18 @@ TEST(Report, TableHasOneRowPerSetting) {
             "Manifest m.json: 3 images, 1 failed; objects not among their image's prompts: 1\n"
             "Model m (models/m.pt), crop center\n"
             "\n"
-            "setting           objects  pointing  pointing(box)  energy   mIoU  top1-vs-absent\n"
-            "last layer (5)          3     0.667          0.667   0.500  0.250  0.500 of 2\n"
-            "all layers (0-5)        0         -              -       -      -  - of 0\n"
+            "method      setting           objects  pointing  pointing(box)  energy   mIoU  "
+            "deletion  insertion  ms/image  top1-vs-absent\n"
+            "chefer2021  last layer (5)          3     0.667          0.667   0.500  0.250     "
+            "0.250      0.500     125.0  0.500 of 2\n"
+            "chefer2021  all layers (0-5)        0         -              -       -      -        "
+            " -          -         -  - of 0\n"
+            "\n"
+            "Model randomisation (Spearman correlation with the trained model's maps; the top k "
+            "vision blocks re-initialised):\n"
+            "method      setting              k=1     k=2\n"
+            "chefer2021  last layer (5)     0.500       -\n"
+            "chefer2021  all layers (0-5)   0.250  -0.125\n"
             "error: c.png: not an image\n");
 }
 
@@ -341,6 +365,12 @@ TEST(Report, JsonHasRatesCountsAndPerObjectResults) {
   EXPECT_DOUBLE_EQ(last["energy"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(last["miou"].get<double>(), 0.25);
   EXPECT_DOUBLE_EQ(last["top1_vs_absent"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(last["deletion_auc"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(last["insertion_auc"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(last["ms_per_image"].get<double>(), 125);
+  EXPECT_EQ(last["deletion_curve"], (nlohmann::json{0.5, 0.25, 0}));
+  EXPECT_EQ(last["sanity"], (nlohmann::json{{{"randomised_blocks", 1}, {"spearman", 0.5}},
+                                            {{"randomised_blocks", 2}, {"spearman", nullptr}}}));
   EXPECT_EQ(last["top1_objects"], 2);
   EXPECT_EQ(last["hits"],
             (nlohmann::json{{"pointing", 2}, {"pointing_box", 2}, {"top1_vs_absent", 1}}));
@@ -352,11 +382,16 @@ TEST(Report, JsonHasRatesCountsAndPerObjectResults) {
                                                    {"pointing_box", true},
                                                    {"energy", 0.5},
                                                    {"iou", 0.25},
-                                                   {"top1_vs_absent", true}}));
+                                                   {"top1_vs_absent", true},
+                                                   {"deletion_auc", 0.125},
+                                                   {"insertion_auc", 0.75}}));
   EXPECT_TRUE(last["per_object"][2]["top1_vs_absent"].is_null());
   const nlohmann::json& all = json["settings"][1];
   EXPECT_TRUE(all["pointing"].is_null());
   EXPECT_TRUE(all["top1_vs_absent"].is_null());
+  EXPECT_TRUE(all["deletion_auc"].is_null());
+  EXPECT_TRUE(all["ms_per_image"].is_null());
+  EXPECT_EQ(all["deletion_curve"], nlohmann::json::array());
   ASSERT_EQ(json["errors"].size(), 1u);
   EXPECT_EQ(json["errors"][0]["image"], "c.png");
 }
@@ -365,6 +400,12 @@ TEST(Report, JsonHasRatesCountsAndPerObjectResults) {
 
 class EndToEnd : public ::testing::Test {
  protected:
+  static std::optional<int> start_layer_of(const SettingResult& result) {
+    const auto& parameters = result.setting.parameters;
+    if (!parameters.contains("start_layer")) return std::nullopt;
+    return parameters["start_layer"].get<int>();
+  }
+
   void SetUp() override {
     if (!fs::exists(kTinyModel)) GTEST_SKIP() << kTinyModel << " is absent";
   }
@@ -373,7 +414,8 @@ class EndToEnd : public ::testing::Test {
     EvalOptions options;
     options.manifest = manifest;
     options.model = kTinyModel;
-    options.start_layers = {std::nullopt, 0};  // the model's default (its last layer), all
+    // The model's default (its last layer), all layers.
+    options.settings = start_layer_settings({std::nullopt, 0});
     return options;
   }
 
@@ -422,6 +464,8 @@ TEST_F(EndToEnd, MeasuresEveryPromptedObjectAndRecordsUnreadableImages) {
 
   ASSERT_EQ(report.settings.size(), 2u);
   EXPECT_EQ(report.settings[0].label, "last layer (2), the model's default");
+  EXPECT_GT(report.settings[0].explain_seconds, 0);
+  EXPECT_EQ(report.settings[0].images, 2);
   EXPECT_EQ(report.settings[1].label, "all layers (0-2)");
   const cv::Mat dog_mask = cv::imread(kEvalData + "/square_dog_mask.png", cv::IMREAD_GRAYSCALE);
   for (const SettingResult& setting : report.settings) {
@@ -436,7 +480,7 @@ TEST_F(EndToEnd, MeasuresEveryPromptedObjectAndRecordsUnreadableImages) {
 
     // wide.png: the box is the whole image, so everything lands inside it.
     const auto wide = explain_directly(kEvalData + "/wide.png", {"a dog", "a cat", "a girl"},
-                                       setting.start_layer);
+                                       start_layer_of(setting));
     EXPECT_EQ(wide_dog.peak, wide[0].first.peak);
     EXPECT_TRUE(wide_dog.pointing);
     EXPECT_DOUBLE_EQ(wide_dog.energy, 1.0);
@@ -445,7 +489,7 @@ TEST_F(EndToEnd, MeasuresEveryPromptedObjectAndRecordsUnreadableImages) {
     // square.png: the dog is measured on its mask, the two cats on the union of their boxes; both
     // prompts name objects, so there is no absent prompt to rank against.
     const auto square =
-        explain_directly(kEvalData + "/square.png", {"a dog", "a cat"}, setting.start_layer);
+        explain_directly(kEvalData + "/square.png", {"a dog", "a cat"}, start_layer_of(setting));
     const cv::Point dog_peak = square[0].first.peak;
     EXPECT_EQ(square_dog.peak, dog_peak);
     EXPECT_EQ(square_dog.pointing, dog_mask.at<uchar>(dog_peak) != 0);
@@ -494,7 +538,7 @@ TEST_P(RunErrors, StopTheRunWithTheRightCategory) {
   EvalOptions options;
   options.manifest = write_manifest(GetParam().name, manifest);
   options.model = *GetParam().model ? GetParam().model : kTinyModel;
-  options.start_layers = GetParam().start_layers;
+  options.settings = start_layer_settings(GetParam().start_layers);
   try {
     run_eval(options);
     FAIL() << "no error";
@@ -529,13 +573,9 @@ INSTANTIATE_TEST_SUITE_P(
                      "",
                      {-1, 3},
                      ErrorCategory::Usage,
-                     "--start-layer 3: tiny-vit has 3 vision layers (use -1 to 2)"},
-        RunErrorCase{"NoSettings",
-                     kGoodManifest,
-                     "",
-                     {},
-                     ErrorCategory::Usage,
-                     "at least one --start-layer"},
+                     "start layer 3 is out of range for the vision tower of 3 layers"},
+        RunErrorCase{
+            "NoSettings", kGoodManifest, "", {}, ErrorCategory::Usage, "at least one setting"},
         RunErrorCase{"PromptWithoutTokens",
                      R"({"images": [{"image": "%/square.png", "prompts": ["a dog", "  "],
                          "objects": []}]})",

@@ -18,6 +18,7 @@
 
 #include "clipxai/check.h"
 #include "clipxai/environment.h"
+#include "clipxai/eval.h"
 #include "clipxai/explain_job.h"
 #include "clipxai/image.h"
 #include "clipxai/method.h"
@@ -45,8 +46,8 @@ struct MethodOptions {
   std::vector<std::string> params;
   std::optional<std::string> contrast;
 };
-// --method NAME (one of method.h's names; with `several`, a comma list or "all") and the method
-// options.
+// --method NAME (one of method.h's names) and the method options. With `several` (eval): a comma
+// list or "all", and no --start-layer options (eval has its own, a list).
 void add_method_options(CLI::App& command, std::string& method, MethodOptions& options,
                         bool several = false);
 // The options as MethodParameters. Throws Error(Usage) for a --param without "=" or a parameter
@@ -90,7 +91,12 @@ struct EvalCommandOptions {
   std::string manifest;
   std::string model;
   std::string vocab;
-  std::vector<int> start_layers;  // one setting (table row) each; none: the model's default
+  std::string methods;            // "a,b,c" or "all"; empty: the default method
+  std::vector<int> start_layers;  // one setting (table row) each for the methods that take one
+  MethodOptions method;           // --param, --contrast (its start layers are unused here)
+  bool deletion_insertion = false;
+  bool sanity = false;
+  std::string plot_path;  // empty: no plot
   CropMode crop = CropMode::Center;
   std::string json_path;  // empty: no JSON; "-": standard output (the table goes to stderr)
   int threads = 0;
@@ -98,6 +104,11 @@ struct EvalCommandOptions {
   bool quiet = false;
 };
 CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options);
+// The table rows the options ask for: each method of options.methods (method.h's order for
+// "all"), once per --start-layer value for those with a start_layer parameter, each --param
+// given to the methods that have it. Throws Error(Usage) for an unknown method, a --param or
+// --start-layer no chosen method takes, or a --param without "=".
+std::vector<EvalSetting> eval_settings(const EvalCommandOptions& options);
 int run_eval_command(const EvalCommandOptions& options);
 
 // `check` runs check.h's run_check with these options.

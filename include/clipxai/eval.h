@@ -18,8 +18,10 @@
 // object pixel inside the image, is recorded as that image's error (and its message goes to the
 // progress stream, even when quiet) and the run goes on; `clipxai eval` then exits 2.
 //
-// Settings: each a vision start layer (relevance.h: -1 = last layer only, the notebook's default;
-// 0 = every layer). Every image is explained once per setting.
+// Settings: each a method with its parameters (method.h), e.g. chefer2021 with a vision start
+// layer (-1 = last layer only, the notebook's default; 0 = every layer), or legrad. Every image is
+// explained once per setting; with a contrast text every prompt is explained against it (a prompt
+// equal to the contrast is then not measured: its score difference is zero).
 //
 // Each measured object's map is upsampled to the image as the overlays are (render.h: bilinear
 // over the model's crop, min-max normalised over the pixels the model saw, 0 elsewhere). Its
@@ -39,6 +41,13 @@
 //                   counted. Logits do not depend on the start layer, so it is the same for every
 //                   setting. (Plain top-1 over all prompts of a one-object image is this same
 //                   test, so it is not reported separately.)
+//   deletion, insertion  (with EvalOptions::deletion_insertion) the areas under the deletion and
+//                   insertion curves of faithfulness.h: the object's prompt's probability as its
+//                   map's pixels are removed, or revealed from a blur.
+// Per setting, also the milliseconds per image of explaining (Session::explain), and with
+// EvalOptions::sanity the model-randomisation test of faithfulness.h: for k = 1 .. vision layers,
+// the top k blocks re-initialised, the mean Spearman correlation of the measured objects' grids
+// with the trained model's.
 // On scripts/make_manifest.py's manifests these are, object for object, scripts/eval_model.py's
 // pointing_mask (pointing), pointing (pointing_box) and top1_prompts (top1_vs_absent).
 #pragma once
@@ -55,6 +64,7 @@
 #include <opencv2/core.hpp>
 
 #include "clipxai/image.h"
+#include "clipxai/method.h"
 #include "clipxai/model.h"
 #include "clipxai/progress.h"
 #include "clipxai/render.h"
@@ -100,12 +110,22 @@ bool ranked_first(const std::vector<double>& logits, size_t own, const std::vect
 
 // ---- Running ----
 
+// One table row: a method and its parameters (absent ones: the method's defaults).
+struct EvalSetting {
+  std::string method = default_method_name();
+  MethodParameters parameters = MethodParameters::object();
+};
+// chefer2021 once per start layer (empty: the model's default).
+std::vector<EvalSetting> start_layer_settings(const std::vector<std::optional<int>>& start_layers);
+
 struct EvalOptions {
   std::string manifest;
   std::string model;             // archive path (the command line resolves the default model)
   VocabularySources vocabulary;  // tokenizer.h; empty: the model's embedded vocabulary only
-  // One setting (table row) each: a vision start layer (relevance.h), or empty for the model's.
-  std::vector<std::optional<int>> start_layers{std::nullopt};
+  std::vector<EvalSetting> settings{EvalSetting{}};
+  std::optional<std::string> contrast;  // explain every prompt against this text
+  bool deletion_insertion = false;      // 102 forward passes of the vision tower per object
+  bool sanity = false;                  // explain every image again per randomised depth
   CropMode crop = CropMode::Center;
   torch::Device device = torch::kCPU;
   // Progress over the manifest's images (progress.h), on `progress_out` (standard error when
@@ -118,12 +138,15 @@ struct EvalOptions {
 struct ObjectResult {
   std::string image;  // resolved path
   std::string text;
+  size_t prompt = 0;  // its index among the image's prompts
   cv::Point peak;
   bool pointing = false;
   bool pointing_box = false;
   double energy = 0;
   double iou = 0;
   std::optional<bool> top1_vs_absent;  // empty when the image has no absent prompt
+  std::optional<double> deletion_auc;  // with EvalOptions::deletion_insertion
+  std::optional<double> insertion_auc;
 };
 
 struct MetricSummary {
@@ -134,18 +157,29 @@ struct MetricSummary {
   double iou_sum = 0;
   int top1_objects = 0;
   int top1_hits = 0;
+  int faithfulness_objects = 0;  // objects with deletion and insertion AUCs
+  double deletion_sum = 0;
+  double insertion_sum = 0;
 };
 MetricSummary summarize(const std::vector<ObjectResult>& objects);
 // numerator / count, or empty when count is 0.
 std::optional<double> rate(double numerator, int count);
 
 struct SettingResult {
-  std::optional<int> start_layer;  // as requested; empty: the model's default
-  nlohmann::json method;           // the document's "method" object (engine.h's method_json)
-  std::string label;  // "last layer (5)", "all layers (0-5)", "layers 3-5"; "... default" when
-                      // the model's default was asked for
+  EvalSetting setting;    // as requested
+  nlohmann::json method;  // the document's "method" object (engine.h's method_json)
+  std::string label;      // Method::label: "last layer (5)", "all layers (0-5)", "layers 3-5", ...;
+                          // "..., the model's default" when a model-supplied default was asked for
   std::vector<ObjectResult> objects;
   MetricSummary summary;
+  double explain_seconds = 0;  // Session::explain over every image
+  int images = 0;              // explained
+  // With deletion_insertion: the mean curves over the objects (kDeletionSteps + 1 points each).
+  std::vector<double> deletion_curve;
+  std::vector<double> insertion_curve;
+  // With sanity: [k - 1] = the mean Spearman correlation with the top k vision blocks
+  // re-initialised (empty when no object's maps had a defined correlation).
+  std::vector<std::optional<double>> sanity;
 };
 
 struct EvalReport {
@@ -155,6 +189,7 @@ struct EvalReport {
   MethodDefaults method_defaults;
   std::string tokenizer_source;
   CropMode crop = CropMode::Center;
+  std::optional<std::string> contrast;
   int images = 0;              // listed in the manifest
   int unprompted_objects = 0;  // objects whose text is none of their image's prompts
   std::vector<SettingResult> settings;
@@ -165,20 +200,33 @@ struct EvalReport {
 // options.device and explains every image once per setting (a Session per image and setting,
 // the images decoded ahead as batch_run.h does). Throws Error(Input) for a bad
 // manifest or a prompt without tokens, Error(Model) for the model or vocabulary, Error(Usage) for
-// no settings or a start layer outside the model's layers.
+// no settings, an unknown method or parameters it refuses (a start layer outside the model's
+// layers), or a contrast a method refuses.
 EvalReport run_eval(const EvalOptions& options);
 
-// The table: a header naming manifest, model and counts, then one row per setting with objects,
-// pointing, pointing(box), energy, mIoU and top-1 vs absent (with its count), then any errors.
+// The table: a header naming manifest, model and counts, then one row per setting with method,
+// setting, objects, pointing, pointing(box), energy, mIoU, deletion and insertion AUC ("-" when
+// not measured), milliseconds per image and top-1 vs absent (with its count); with sanity a
+// second table of the Spearman correlations; then any errors.
 void print_eval_table(const EvalReport& report, std::ostream& out);
+
+// The PNG of every setting's mean deletion and insertion curves (faithfulness.h), labelled by
+// method and setting. Throws Error(Usage) when the report holds no curves.
+std::string plot_curves(const EvalReport& report);
 
 // {"clipxai_version", "manifest", "model" (report.h's model_json), "crop", "images",
 //  "failed_images", "unprompted_objects",
+//  "contrast" (text or null),
 //  "settings": [{"label", "method" (engine.h's method_json), "objects", "pointing",
-//                "pointing_box", "energy", "miou", "top1_vs_absent" (rates; null when nothing was
-//                counted), "top1_objects", "hits": {"pointing", "pointing_box", "top1_vs_absent"},
+//                "pointing_box", "energy", "miou", "top1_vs_absent", "deletion_auc",
+//                "insertion_auc" (rates and means; null when nothing was counted),
+//                "ms_per_image", "top1_objects",
+//                "hits": {"pointing", "pointing_box", "top1_vs_absent"},
+//                "deletion_curve", "insertion_curve" (mean curves, [] when not measured),
+//                "sanity": [{"randomised_blocks", "spearman" (or null)}] ([] when not run),
 //                "per_object": [{"image", "text", "peak": [x, y], "pointing", "pointing_box",
-//                                "energy", "iou", "top1_vs_absent" (bool or null)}]}],
+//                                "energy", "iou", "top1_vs_absent" (bool or null),
+//                                "deletion_auc", "insertion_auc" (or null)}]}],
 //  "errors": [report.h's error_json]}
 nlohmann::json to_json(const EvalReport& report);
 

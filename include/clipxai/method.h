@@ -69,6 +69,8 @@ struct MethodInfo {
   // Called with parameters already checked to be among `parameters`.
   std::unique_ptr<Method> (*create)(const MethodParameters& parameters, const ModelConfig& config,
                                     const MethodDefaults& defaults);
+  // Whether unset parameters take the model's MethodDefaults (chefer2021's rollout depth).
+  bool defaults_from_model = false;
 };
 
 // For factories: parameter `name` of method `method`, or nullopt when absent or null. Throws
@@ -82,6 +84,8 @@ std::optional<std::string> choice_parameter(const MethodParameters& parameters,
 // Every registered method, in registration order (the first is the default).
 const std::vector<MethodInfo>& methods();
 const std::string& default_method_name();
+// The method registered as `name`. Throws Error(Usage) for an unknown name, listing the known.
+const MethodInfo& method_info(const std::string& name);
 
 // Throws Error(Usage) for an unknown name (listing the known ones), parameters that are not a
 // JSON object, a parameter the method does not have, and whatever the method's factory refuses.

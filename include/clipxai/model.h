@@ -127,6 +127,8 @@ class ClipModel {
   // The gzip'd BPE vocabulary that travels with the model, if any.
   const std::optional<std::string>& embedded_vocabulary() const { return embedded_vocabulary_; }
   const ClipWeights& weights() const { return weights_; }
+  // A copy of this model with other weights of the same shapes (e.g. some re-initialised).
+  ClipModel with_weights(ClipWeights weights) const;
   // Moves all weights to `device` ("cpu", "cuda", "cuda:1", ...).
   void to(const torch::Device& device);
   torch::Device device() const;

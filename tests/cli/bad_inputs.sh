@@ -51,6 +51,25 @@ expect_failure 2 --start-layer-text "${explain[@]}" --start-layer-text x "$TMP/g
 expect_failure 2 "layer" "${explain[@]}" --start-layer 99 "$TMP/good.png" "a dog"
 expect_failure 2 "layer" "${explain[@]}" --start-layer-text 99 "$TMP/good.png" "a dog"
 expect_failure 2 --device "${explain[@]}" --device tpu "$TMP/good.png" "a dog"
+
+# Methods and their options.
+expect_failure 2 --method "${explain[@]}" --method gradient-shap "$TMP/good.png" "a dog"
+expect_failure 2 "attention has no parameter start_layer" "${explain[@]}" --method attention \
+  --start-layer 1 "$TMP/good.png" "a dog"
+expect_failure 2 "rollout uses attention only" "${explain[@]}" --method rollout --contrast "a cat" \
+  "$TMP/good.png" "a dog"
+expect_failure 2 "attention" "${explain[@]}" --method attention --contrast "a cat" "$TMP/good.png" \
+  "a dog"
+expect_failure 2 "target=logit" "${explain[@]}" --method gradcam --contrast "a cat" "$TMP/good.png" \
+  "a dog" "a girl"
+expect_failure 2 "one prompt" "${explain[@]}" --method gradcam "$TMP/good.png" "a dog"
+expect_failure 2 "NAME=VALUE" "${explain[@]}" --method legrad --param layer_index "$TMP/good.png" \
+  "a dog"
+expect_failure 2 "layer_index 7" "${explain[@]}" --method legrad --param layer_index=7 \
+  "$TMP/good.png" "a dog"
+expect_failure 2 "grad-eclip has no parameter target" "${explain[@]}" --method grad-eclip \
+  --param target=logit "$TMP/good.png" "a dog"
+expect_failure 2 "--contrast" "${explain[@]}" --contrast "" "$TMP/good.png" "a dog"
 if ! "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
   expect_failure 2 "--device cuda" "${explain[@]}" --device cuda "$TMP/good.png" "a dog"
 fi
@@ -75,6 +94,14 @@ import json, sys
 report = json.load(open(sys.argv[1]))
 assert report["failed_images"] == 1 and report["settings"][0]["objects"] == 1, report
 EOF2
+
+# Eval's method options.
+eval_run=(eval --quiet --model "$MODEL" "$TMP/manifest.json")
+expect_failure 2 "unknown method" "${eval_run[@]}" --method chefer2021,shap
+expect_failure 2 "rollout uses attention only" "${eval_run[@]}" --method all --contrast "a cat"
+expect_failure 2 "--param target" "${eval_run[@]}" --method legrad --param target=logit
+expect_failure 2 "--start-layer" "${eval_run[@]}" --method legrad --start-layer 0
+expect_failure 2 "--deletion-insertion" "${eval_run[@]}" --plot "$TMP/curves.png"
 
 # Failed runs leave no partial or temporary files behind.
 [ -z "$(find "$TMP/out" -name '*.tmp*' 2>/dev/null)" ] || fail "temporary files left in $TMP/out"
