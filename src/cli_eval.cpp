@@ -1,4 +1,4 @@
-// `clipxai eval [OPTIONS] MANIFEST` — the grounding benchmark of eval.h.
+// `clipxai eval [OPTIONS] MANIFEST` — the benchmark of eval.h.
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,7 +17,8 @@ namespace clipxai {
 CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options) {
   CLI::App* command = app.add_subcommand(
       "eval",
-      "Grounding benchmark: pointing game, energy, mIoU and zero-shot top-1 on a manifest.");
+      "Benchmark of explanation methods on a manifest: pointing game, energy, mIoU, deletion and "
+      "insertion AUC, time, model randomisation and zero-shot top-1.");
   command->footer(
       R"(The manifest lists images, their prompts and the ground-truth objects:
   {"images": [{"image": "scene.png", "prompts": ["dog", "cat", "car"],

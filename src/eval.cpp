@@ -17,6 +17,7 @@
 #include "clipxai/faithfulness.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
+#include "method_tools.h"
 
 namespace clipxai {
 namespace {
@@ -462,8 +463,7 @@ EvalReport run_eval(const EvalOptions& options) {
     torch::Tensor text_features;
     if (options.deletion_insertion) {
       torch::NoGradGuard no_grad;
-      text_features = model.encode_text(prompts[index]);
-      text_features = text_features / text_features.norm(2, -1, true);
+      text_features = unit_rows(model.encode_text(prompts[index]));
     }
     for (size_t s = 0; s < settings.size(); ++s) {
       const Session session(model, prompts[index], settings[s], nullptr, contrast);

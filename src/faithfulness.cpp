@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "clipxai/output.h"
+#include "method_tools.h"
 
 namespace clipxai {
 namespace {
@@ -27,8 +28,7 @@ torch::Tensor blurred(const torch::Tensor& pixels) {
 // The prompt's probability for each image of `images` [B, 3, R, R]: [B].
 std::vector<double> probabilities(const ClipModel& model, const torch::Tensor& images,
                                   const torch::Tensor& text_features, int64_t prompt) {
-  auto features = model.encode_image(images);
-  features = features / features.norm(2, -1, true);
+  const auto features = unit_rows(model.encode_image(images));
   const auto logits = model.logit_scale() * torch::mm(features, text_features.t());
   const auto chosen =
       torch::softmax(logits.to(torch::kDouble), -1).select(1, prompt).cpu().contiguous();

@@ -1,10 +1,12 @@
-// Internal: tensor steps shared by the explanation methods (src/method_*.cpp).
+// Internal: tensor steps shared by the explanation methods (src/method_*.cpp), the trace and
+// the faithfulness measures.
 #pragma once
 
 #include <torch/torch.h>
 
 namespace clipxai {
 
+// Each row scaled to unit length (CLIP features before their cosine).
 inline torch::Tensor unit_rows(const torch::Tensor& x) { return x / x.norm(2, -1, true); }
 
 // `count` copies of `x` [1 or count, ...] along dim 0, detached, as one autograd leaf: each

@@ -6,12 +6,11 @@
 #include <torch/torch.h>
 
 #include "clipxai/error.h"
+#include "method_tools.h"
 #include "transformer.h"
 
 namespace clipxai {
 namespace {
-
-torch::Tensor unit(const torch::Tensor& features) { return features / features.norm(2, -1, true); }
 
 // `first` in [lowest, layers].
 void check_first_block(int first, int layers, const char* tower, int lowest = 0) {
@@ -36,7 +35,7 @@ DevicePhaseTimer::~DevicePhaseTimer() {
 torch::Tensor explained_score(const torch::Tensor& similarity, const torch::Tensor& image_features,
                               const torch::Tensor& contrast, double scale) {
   if (!contrast.defined()) return similarity;
-  return similarity - scale * (unit(image_features) * contrast).sum(-1);
+  return similarity - scale * (unit_rows(image_features) * contrast).sum(-1);
 }
 
 PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedText>& prompts,
@@ -67,8 +66,8 @@ PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedTex
   prepared.eot = text.eot.to(model.device());
   if (contrast != nullptr) {
     TextBatch contrast_text = text_batch({*contrast}, config.context_length);
-    prepared.contrast = unit(model.encode_text(contrast_text.ids.to(model.device()),
-                                               contrast_text.eot.to(model.device())));
+    prepared.contrast = unit_rows(model.encode_text(contrast_text.ids.to(model.device()),
+                                                    contrast_text.eot.to(model.device())));
   }
   return prepared;
 }
@@ -109,10 +108,10 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
                                                        &trace.text_attention, text.blocks_applied));
   }
   DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
-  const auto cosines = (unit(image_features) * unit(text_features)).sum(-1);
+  const auto cosines = (unit_rows(image_features) * unit_rows(text_features)).sum(-1);
   const auto logits = cosines * model.logit_scale();
-  trace.image_features = unit(image_features.narrow(0, 0, 1)).detach();
-  trace.text_features = unit(text_features).detach();
+  trace.image_features = unit_rows(image_features.narrow(0, 0, 1)).detach();
+  trace.text_features = unit_rows(text_features).detach();
   trace.contrast = text.contrast;
   trace.text_state = text.text_state;
   if (request.gradients) {

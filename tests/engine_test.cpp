@@ -107,42 +107,6 @@ TEST_F(SessionTest, EndOfTextIsTheTokenizersSlotNotTheHighestId) {
   EXPECT_EQ(explanation.prompts[0].relevance.token_relevance.size(), 1u);
 }
 
-struct MethodErrorCase {
-  const char* name;
-  const char* method;
-  const char* parameters;  // JSON
-  const char* message_part;
-};
-
-class MethodErrors : public ::testing::TestWithParam<MethodErrorCase> {};
-
-TEST_P(MethodErrors, AreUsageErrorsNamingTheMethodAndParameter) {
-  const ClipModel model = ClipModel::load(kTinyModel);
-  try {
-    create_method(GetParam().method, nlohmann::json::parse(GetParam().parameters), model);
-    FAIL() << "no error";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.category(), ErrorCategory::Usage);
-    EXPECT_NE(std::string(error.what()).find(GetParam().message_part), std::string::npos)
-        << error.what();
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Engine, MethodErrors,
-    ::testing::Values(
-        MethodErrorCase{"UnknownMethod", "gradcam++", "{}",
-                        "--method gradcam++: unknown method (known: chefer2021"},
-        MethodErrorCase{"UnknownParameter", "chefer2021", R"({"alpha": 1})",
-                        "method chefer2021 has no parameter alpha (its parameters: start_layer, "
-                        "start_layer_text)"},
-        MethodErrorCase{"ParametersNotAnObject", "chefer2021", "[1]", "must be a JSON object"},
-        MethodErrorCase{"ParameterNotAnInteger", "chefer2021", R"({"start_layer": "x"})",
-                        "start_layer must be an integer"},
-        MethodErrorCase{"StartLayerOutsideTheModel", "chefer2021", R"({"start_layer": 9})",
-                        "out of range for the vision tower"}),
-    [](const auto& info) { return std::string(info.param.name); });
-
 TEST(Methods, TheDefaultIsChefer2021WithItsParameters) {
   ASSERT_FALSE(methods().empty());
   EXPECT_EQ(default_method_name(), "chefer2021");

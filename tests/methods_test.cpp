@@ -1,8 +1,8 @@
 // Every explanation method against an independent PyTorch implementation written from its paper
 // and its authors' code (scripts/reference_methods.py -> tests/data/model/*.methods.json) on the
 // random-weight archives, fp32 and fp16: the raw grids and token relevances, with and without a
-// contrast text, to 1e-4 relative. Then what each method must refuse, naming itself and the
-// option.
+// contrast text, to 1e-4 relative. Then what each method must refuse (unknown names and
+// parameters, values out of range, a contrast it cannot honour), naming itself and the option.
 #include <filesystem>
 #include <fstream>
 
@@ -145,7 +145,18 @@ TEST_P(MethodRefusals, AreUsageErrorsNamingMethodAndOption) {
 INSTANTIATE_TEST_SUITE_P(
     Methods, MethodRefusals,
     ::testing::Values(
-        Refusal{"gradient-shap", nullptr, false, {"unknown method", "chefer2021, rollout"}},
+        Refusal{"gradcam++",
+                nullptr,
+                false,
+                {"--method gradcam++: unknown method (known: chefer2021, rollout"}},
+        Refusal{"chefer2021",
+                {{"alpha", 1}},
+                false,
+                {"method chefer2021 has no parameter alpha (its parameters: start_layer, "
+                 "start_layer_text)"}},
+        Refusal{"chefer2021", nlohmann::json::array({1}), false, {"must be a JSON object"}},
+        Refusal{"chefer2021", {{"start_layer", "x"}}, false, {"start_layer must be an integer"}},
+        Refusal{"chefer2021", {{"start_layer", 9}}, false, {"out of range for the vision tower"}},
         Refusal{"attention", {{"start_layer", 1}}, false, {"attention", "start_layer"}},
         Refusal{"rollout", nullptr, true, {"--contrast", "rollout", "no gradient target"}},
         Refusal{"attention", nullptr, true, {"--contrast", "attention", "no gradient target"}},

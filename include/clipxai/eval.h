@@ -1,4 +1,5 @@
-// `clipxai eval`: a grounding benchmark — how well relevance maps land on the objects they name.
+// `clipxai eval`: a benchmark of explanation methods — how well their maps land on the objects
+// they name, how faithful they are to the model, and how long they take.
 //
 // Manifest (JSON; paths relative to the manifest's directory unless absolute):
 //   {"images": [{"image": "scenes/000.png",
