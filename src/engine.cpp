@@ -27,6 +27,15 @@ std::vector<TokenizedText> tokenize_prompts(const Tokenizer& tokenizer,
   return prompts;
 }
 
+std::optional<TokenizedText> tokenize_contrast(const Tokenizer& tokenizer,
+                                               const std::optional<std::string>& contrast,
+                                               int context_length) {
+  if (!contrast) return std::nullopt;
+  return tokenize_prompts(tokenizer, {*contrast}, context_length,
+                          [](size_t) { return std::string("--contrast"); })
+      .front();
+}
+
 RelevanceMap prompt_map(const Explanation& explanation, size_t prompt) {
   return upsample_map(explanation.prompts.at(prompt).relevance.grid, explanation.crop,
                       explanation.width, explanation.height);
@@ -42,11 +51,7 @@ Session::Session(const ClipModel& model, const Tokenizer& tokenizer,
                  Timings* timings)
     : Session(model, tokenize_prompts(tokenizer, texts, model.config().context_length), settings,
               timings,
-              settings.contrast
-                  ? std::optional<TokenizedText>(tokenize_prompts(
-                        tokenizer, {*settings.contrast}, model.config().context_length,
-                        [](size_t) { return std::string("--contrast"); })[0])
-                  : std::nullopt) {}
+              tokenize_contrast(tokenizer, settings.contrast, model.config().context_length)) {}
 
 Session::Session(const ClipModel& model, std::vector<TokenizedText> prompts,
                  const ExplainSettings& settings, Timings* timings,

@@ -402,11 +402,8 @@ EvalReport run_eval(const EvalOptions& options) {
                                                 "].prompts[" + std::to_string(p) + "]";
                                        }));
   }
-  std::optional<TokenizedText> contrast;
-  if (options.contrast) {
-    contrast = tokenize_prompts(tokenizer, {*options.contrast}, config.context_length,
-                                [](size_t) { return std::string("--contrast"); })[0];
-  }
+  const std::optional<TokenizedText> contrast =
+      tokenize_contrast(tokenizer, options.contrast, config.context_length);
   model.to(options.device);
 
   EvalReport report;
@@ -422,11 +419,7 @@ EvalReport run_eval(const EvalOptions& options) {
   for (const EvalSetting& setting : options.settings) {
     settings.push_back({setting.method, setting.parameters, options.crop, options.contrast});
     const auto method = create_method(setting.method, setting.parameters, model);
-    if (contrast) {
-      if (const auto refusal = method->refuses_contrast()) {
-        throw usage_error("--contrast \"" + contrast->text + "\": " + *refusal);
-      }
-    }
+    if (contrast) check_contrast(*method, *contrast);
     SettingResult result;
     result.setting = setting;
     result.method = method_json(*method, options.crop, options.contrast);

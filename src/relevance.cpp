@@ -8,14 +8,16 @@
 
 namespace clipxai {
 
+void check_contrast(const Method& method, const TokenizedText& contrast) {
+  if (const auto refusal = method.refuses_contrast()) {
+    throw usage_error("--contrast \"" + contrast.text + "\": " + *refusal);
+  }
+}
+
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
                                 std::shared_ptr<const Method> method, Timings* timings,
                                 const TokenizedText* contrast) {
-  if (contrast != nullptr) {
-    if (const auto refusal = method->refuses_contrast()) {
-      throw usage_error("--contrast \"" + contrast->text + "\": " + *refusal);
-    }
-  }
+  if (contrast != nullptr) check_contrast(*method, *contrast);
   PreparedText text = prepare_text(model, prompts, method->trace_request(), timings, contrast);
   return {std::move(method), std::move(text)};
 }

@@ -40,15 +40,6 @@ std::vector<std::string> methods_files() {
   return files;
 }
 
-TokenizedText tokenized(const nlohmann::json& prompt) {
-  TokenizedText text;
-  text.text = prompt["text"].get<std::string>();
-  text.ids = prompt["ids"].get<std::vector<int64_t>>();
-  text.eot_index =
-      static_cast<int>(std::max_element(text.ids.begin(), text.ids.end()) - text.ids.begin());
-  return text;
-}
-
 class ReferenceMethods : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceMethods, MatchTheAuthorsAlgorithms) {
@@ -58,7 +49,7 @@ TEST_P(ReferenceMethods, MatchTheAuthorsAlgorithms) {
   const auto model = ClipModel::load(reference.archive());
   const auto images = reference.images();
   const auto prompts = reference.prompts();
-  const TokenizedText contrast = tokenized(methods["contrast"]);
+  const TokenizedText contrast = testing::stored_prompt(methods["contrast"]);
   ASSERT_GE(methods["cases"].size(), 13u);
   std::map<std::string, double> worst;
   for (const auto& expected : methods["cases"]) {

@@ -47,6 +47,17 @@ inline std::string reference_name(const std::string& file) {
   return name.substr(0, name.find('.'));
 }
 
+// A stored prompt {"text", "ids" (all context slots)} as the tokenizer would give it: the EOT is
+// the highest id.
+inline TokenizedText stored_prompt(const nlohmann::json& prompt) {
+  TokenizedText text;
+  text.text = prompt["text"].get<std::string>();
+  text.ids = prompt["ids"].get<std::vector<int64_t>>();
+  text.eot_index =
+      static_cast<int>(std::max_element(text.ids.begin(), text.ids.end()) - text.ids.begin());
+  return text;
+}
+
 struct Reference {
   nlohmann::json json;
 
@@ -70,14 +81,7 @@ struct Reference {
   // The prompts as the tokenizer would give them, built from the stored ids.
   std::vector<TokenizedText> prompts() const {
     std::vector<TokenizedText> prompts;
-    for (const auto& prompt : json["prompts"]) {
-      TokenizedText text;
-      text.text = prompt["text"].get<std::string>();
-      text.ids = prompt["ids"].get<std::vector<int64_t>>();
-      text.eot_index =
-          static_cast<int>(std::max_element(text.ids.begin(), text.ids.end()) - text.ids.begin());
-      prompts.push_back(std::move(text));
-    }
+    for (const auto& prompt : json["prompts"]) prompts.push_back(stored_prompt(prompt));
     return prompts;
   }
 

@@ -59,6 +59,12 @@ std::vector<TokenizedText> tokenize_prompts(
     const Tokenizer& tokenizer, const std::vector<std::string>& texts, int context_length,
     const std::function<std::string(size_t index)>& where = nullptr);
 
+// The contrast text (ExplainSettings::contrast) as context slots, named "--contrast" in errors
+// as tokenize_prompts names prompts; nullopt for none.
+std::optional<TokenizedText> tokenize_contrast(const Tokenizer& tokenizer,
+                                               const std::optional<std::string>& contrast,
+                                               int context_length);
+
 // The document's "method" object: `method`'s description plus "crop" and, with one, "contrast".
 nlohmann::json method_json(const Method& method, CropMode crop,
                            const std::optional<std::string>& contrast = std::nullopt);

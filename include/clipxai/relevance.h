@@ -51,6 +51,10 @@ struct PreparedPrompts {
   PreparedText text;
 };
 
+// Throws Error(Usage) naming `contrast` when `method` cannot explain against it
+// (Method::refuses_contrast).
+void check_contrast(const Method& method, const TokenizedText& contrast);
+
 // With `contrast` each map explains logit(prompt) - logit(contrast) (trace.h). Throws as
 // prepare_text (trace.h), and Error(Usage) for a contrast the method refuses
 // (Method::refuses_contrast).
