@@ -19,19 +19,18 @@ const std::vector<CheckpointFormat>& checkpoint_formats() {
   return formats;
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
+Checkpoint read_checkpoint(const std::string& path, const LoadOptions& options) {
   std::error_code error;
-  if (!std::filesystem::exists(path, error)) throw model_error(path + ": no such file");
-  if (!std::filesystem::is_regular_file(path, error)) throw model_error(path + ": not a file");
+  if (!std::filesystem::exists(path, error)) throw model_error(path + ": no such file or folder");
   std::string reasons;
   for (const CheckpointFormat& format : checkpoint_formats()) {
     const std::optional<std::string> rejected = format.rejects(path);
     if (!rejected) {
-      Checkpoint checkpoint = format.read(path);
+      Checkpoint checkpoint = format.read(path, options);
       checkpoint.format = format.name;
       return checkpoint;
     }
-    reasons += std::string(reasons.empty() ? "" : "; ") + "not a " + format.description + " (" +
+    reasons += std::string(reasons.empty() ? "" : "; ") + "not " + format.description + " (" +
                *rejected + ")";
   }
   throw model_error(path + ": " + reasons);

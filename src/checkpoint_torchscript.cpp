@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -23,11 +24,20 @@ constexpr const char* kVocabularyFile = "bpe_simple_vocab_16e6.txt.gz";
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 std::optional<std::string> rejects(const std::string& path) {
+  if (std::filesystem::is_directory(path)) return "a folder";
   std::ifstream in(path, std::ios::binary);
   if (!in) return "cannot be opened for reading";
   std::string head(4, '\0');
   in.read(head.data(), 4);
   if (in.gcount() < 4 || head != std::string("PK\x03\x04", 4)) return "not a zip file";
+  // torch.save writes zip files too; only TorchScript's hold constants.pkl. A zip the reader
+  // cannot open is left to read(), which says what is wrong with it.
+  try {
+    if (!caffe2::serialize::PyTorchStreamReader(path).hasRecord("constants.pkl")) {
+      return "a zip file without constants.pkl, as torch.save writes";
+    }
+  } catch (const c10::Error&) {
+  }
   return std::nullopt;
 }
 
@@ -65,7 +75,7 @@ NamedTensors collect_tensors(const torch::jit::Module& module) {
   return tensors;
 }
 
-Checkpoint read(const std::string& path) {
+Checkpoint read(const std::string& path, const LoadOptions& options) {
   check_complete(path);
   torch::jit::ExtraFilesMap extra_files{{kConfigFile, ""}, {kVocabularyFile, ""}};
   torch::jit::Module module;
@@ -77,10 +87,15 @@ Checkpoint read(const std::string& path) {
   } catch (const std::exception& e) {
     throw model_error(path + ": not a TorchScript archive (" + first_line(e.what()) + ")");
   }
-  Checkpoint checkpoint =
-      checkpoint_from_openai_names(path, collect_tensors(module), extra_files[kConfigFile]);
+  StatedFacts facts;
+  if (!extra_files[kConfigFile].empty()) {
+    apply_config_json(path, kConfigFile, extra_files[kConfigFile], facts);
+  }
+  apply_model_config(path, options, facts);
+  Checkpoint checkpoint = checkpoint_from_openai_names(path, collect_tensors(module), facts);
   if (!extra_files[kVocabularyFile].empty()) {
-    checkpoint.vocabulary = std::move(extra_files[kVocabularyFile]);
+    checkpoint.vocabulary = VocabularyFiles{"vocabulary embedded in " + path,
+                                            std::move(extra_files[kVocabularyFile]), "", ""};
   }
   return checkpoint;
 }
@@ -88,7 +103,7 @@ Checkpoint read(const std::string& path) {
 }  // namespace
 
 CheckpointFormat torchscript_checkpoint_format() {
-  return {"openai-torchscript", "TorchScript archive", rejects, read};
+  return {"openai-torchscript", "a TorchScript archive", rejects, read};
 }
 
 }  // namespace clipxai

@@ -73,18 +73,28 @@ torch::Device parse_device(const std::string& name) {
   return *device;
 }
 
-void add_model_options(CLI::App& command, std::string& model, std::string& vocab) {
+void add_model_options(CLI::App& command, ModelOptions& options, bool model_option) {
+  if (model_option) {
+    command.add_option("--model", options.model, kModelHelp)->type_name("PATH");
+  }
   command
-      .add_option("--model", model,
-                  "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
-                  "emoji model)")
-      ->type_name("FILE");
+      .add_option("--vocab", options.vocab,
+                  "BPE vocabulary: a .txt.gz merge list, a vocab.json (merges.txt beside it) or a "
+                  "folder of both (default: the model's own, $CLIPXAI_VOCAB, then a "
+                  "pip-installed clip/open_clip)")
+      ->type_name("PATH");
   command
-      .add_option("--vocab", vocab,
-                  "BPE vocabulary .txt.gz (default: the one in the model, $CLIPXAI_VOCAB, "
-                  "then a pip-installed clip/open_clip)")
+      .add_option("--model-config", options.model_config,
+                  "JSON of what a checkpoint in OpenAI's layout cannot tell by its shapes "
+                  "(vision_heads, text_heads, activation, image_mean, image_std), over its own")
       ->type_name("FILE");
 }
+
+ClipModel load_model(const ModelOptions& options) {
+  return ClipModel::load(resolve_model_path(options.model), load_options(options));
+}
+
+LoadOptions load_options(const ModelOptions& options) { return {options.model_config}; }
 
 void add_crop_option(CLI::App& command, CropMode& crop) {
   command

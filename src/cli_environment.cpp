@@ -81,10 +81,9 @@ VocabularySources vocabulary_sources(const std::string& explicit_path) {
 }
 
 Tokenizer load_tokenizer(const std::string& explicit_path,
-                         const std::optional<std::string>& embedded_gzip_bytes,
+                         const std::optional<VocabularyFiles>& embedded,
                          const std::string& model_path, int vocab_size) {
-  return load_tokenizer(vocabulary_sources(explicit_path), embedded_gzip_bytes, model_path,
-                        vocab_size);
+  return load_tokenizer(vocabulary_sources(explicit_path), embedded, model_path, vocab_size);
 }
 
 void set_thread_count(int threads) {

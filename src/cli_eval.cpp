@@ -36,7 +36,7 @@ Examples:
   command->add_option("MANIFEST", options.manifest, "Manifest JSON file")
       ->required()
       ->type_name("FILE");
-  add_model_options(*command, options.model, options.vocab);
+  add_model_options(*command, options.model);
   add_method_options(*command, options.methods, options.method, /*several=*/true);
   command
       ->add_option("--start-layer", options.start_layers,
@@ -125,8 +125,9 @@ int run_eval_command(const EvalCommandOptions& options) {
   }
   EvalOptions eval;
   eval.manifest = options.manifest;
-  eval.model = resolve_model_path(options.model);
-  eval.vocabulary = vocabulary_sources(options.vocab);
+  eval.model = resolve_model_path(options.model.model);
+  eval.model_options = load_options(options.model);
+  eval.vocabulary = vocabulary_sources(options.model.vocab);
   eval.settings = eval_settings(options);
   eval.contrast = options.method.contrast;
   eval.deletion_insertion = options.deletion_insertion;

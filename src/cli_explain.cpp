@@ -51,7 +51,7 @@ Examples:
   command->add_flag("--resume", options.job.resume,
                     "Continue the run in OUT: skip images already complete in OUT/results.jsonl");
   command->add_flag("--quiet", options.quiet, "No progress display on standard error");
-  add_model_options(*command, options.model, options.vocab);
+  add_model_options(*command, options.model);
   command
       ->add_option("--out", options.job.out_dir,
                    "Directory for overlays, raw maps, results.jsonl and run.json")
@@ -88,8 +88,9 @@ int run_explain(const ExplainOptions& options) {
   job.settings.contrast = options.method.contrast;
   job.device = parse_device(options.device);
   if (!options.shard.empty()) job.shard = parse_shard(options.shard);
-  job.model_path = resolve_model_path(options.model);
-  job.vocabulary = vocabulary_sources(options.vocab);
+  job.model_path = resolve_model_path(options.model.model);
+  job.model_options = load_options(options.model);
+  job.vocabulary = vocabulary_sources(options.model.vocab);
   set_thread_count(options.threads);
 
   // One image: its lines. A batch: a progress display instead, and a summary.

@@ -31,33 +31,30 @@ CLI::App* add_info_command(CLI::App& app, InfoOptions& options) {
   clipxai info
   clipxai info --json ViT-B-32.pt
 )");
-  command
-      ->add_option("MODEL", options.model,
-                   "TorchScript CLIP ViT archive (default: $CLIPXAI_MODEL, else the bundled "
-                   "emoji model)")
-      ->type_name("FILE");
-  command->add_option("--vocab", options.vocab, "BPE vocabulary .txt.gz to use with the model")
-      ->type_name("FILE");
+  command->add_option("MODEL", options.model.model, kModelHelp)->type_name("PATH");
+  add_model_options(*command, options.model, /*model_option=*/false);
   command->add_flag("--json", options.json, "Print the description as JSON");
   return command;
 }
 
 int run_info(const InfoOptions& options) {
-  const ClipModel model = ClipModel::load(resolve_model_path(options.model));
+  const ClipModel model = load_model(options.model);
   const ModelConfig& config = model.config();
   // A model without a vocabulary can still be described; an explicit --vocab must load.
   std::string tokenizer_source;
   std::string tokenizer_problem;
   try {
-    tokenizer_source =
-        load_tokenizer(options.vocab, model.embedded_vocabulary(), model.path(), config.vocab_size)
-            .source();
+    tokenizer_source = load_tokenizer(options.model.vocab, model.embedded_vocabulary(),
+                                      model.path(), config.vocab_size)
+                           .source();
   } catch (const Error& error) {
-    if (!options.vocab.empty() || error.category() != ErrorCategory::Model) throw;
+    if (!options.model.vocab.empty() || error.category() != ErrorCategory::Model) throw;
     tokenizer_problem = error.what();
   }
 
   nlohmann::json description = model_json(model, tokenizer_source);
+  description["format"] = model.format();
+  description["fact_sources"] = model.fact_sources();
   // Each method with its parameters and, resolved for this model, its defaults.
   nlohmann::json method_list = nlohmann::json::array();
   for (const MethodInfo& info : methods()) {
@@ -80,6 +77,7 @@ int run_info(const InfoOptions& options) {
     return kExitOk;
   }
   std::cout << "model:       " << model.path() << '\n'
+            << "format:      " << model.format() << '\n'
             << "name:        " << config.name << '\n'
             << "image:       " << config.input_resolution << " px, patch " << config.patch_size
             << ", grid " << config.grid << "x" << config.grid << '\n'
@@ -92,9 +90,12 @@ int run_info(const InfoOptions& options) {
             << "activation:  " << to_string(config.activation) << '\n'
             << "rollout:     " << rollout_description(config, model.method_defaults()) << '\n'
             << "tokenizer:   "
-            << (tokenizer_problem.empty() ? tokenizer_source : "none: " + tokenizer_problem)
-            << '\n'
-            << "methods (--method NAME, --param NAME=VALUE):\n";
+            << (tokenizer_problem.empty() ? tokenizer_source : "none: " + tokenizer_problem) << '\n'
+            << "facts from:\n";
+  for (const auto& [fact, source] : model.fact_sources()) {
+    std::cout << "  " << fact << ": " << source << '\n';
+  }
+  std::cout << "methods (--method NAME, --param NAME=VALUE):\n";
   for (const auto& method : method_list) {
     std::cout << "  " << method["name"].get<std::string>() << ": "
               << method["summary"].get<std::string>() << '\n';

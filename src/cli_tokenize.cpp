@@ -23,15 +23,15 @@ struct LoadedTokenizer {
 // --vocab alone: an OpenAI-sized vocabulary in OpenAI's context. Otherwise the model's (given or
 // default) vocabulary size and context, with the vocabulary looked up as tokenizer.h describes.
 LoadedTokenizer load_for(const TokenizeOptions& options) {
-  if (options.model.empty() && !options.vocab.empty()) {
-    return {load_tokenizer(options.vocab, std::nullopt, "", Tokenizer::kOpenAIVocabSize),
+  const ModelOptions& given = options.model;
+  if (given.model.empty() && !given.vocab.empty()) {
+    return {load_tokenizer(given.vocab, std::nullopt, "", Tokenizer::kOpenAIVocabSize),
             kOpenAIContextLength};
   }
-  const ClipModel model = ClipModel::load(resolve_model_path(options.model));
+  const ClipModel model = load_model(given);
   const ModelConfig& config = model.config();
-  return {
-      load_tokenizer(options.vocab, model.embedded_vocabulary(), model.path(), config.vocab_size),
-      config.context_length};
+  return {load_tokenizer(given.vocab, model.embedded_vocabulary(), model.path(), config.vocab_size),
+          config.context_length};
 }
 
 std::string joined(const std::vector<std::string>& items, const std::string& separator) {
@@ -47,20 +47,18 @@ CLI::App* add_tokenize_command(CLI::App& app, TokenizeOptions& options) {
       app.add_subcommand("tokenize", "Show CLIP's BPE tokens and the full context ids of texts.");
   command->footer(
       R"(Put -- before the texts so that a text starting with '-' is not read as an option.
+--vocab alone is taken as an OpenAI-sized vocabulary with a 77-slot context.
 
 Examples:
   clipxai tokenize -- "a photo of a dog" "ＦＵＬＬＷＩＤＴＨ &amp; emoji 🐶"
   clipxai tokenize --vocab bpe_simple_vocab_16e6.txt.gz --json -- "a dog"
 )");
   command
-      ->add_option("--model", options.model,
+      ->add_option("--model", options.model.model,
                    "Use this model's vocabulary and context (default: the default model)")
-      ->type_name("FILE");
-  command
-      ->add_option("--vocab", options.vocab,
-                   "BPE vocabulary .txt.gz; alone, it is taken as an OpenAI-sized vocabulary "
-                   "with a 77-slot context")
-      ->type_name("FILE");
+      ->type_name("PATH");
+  add_model_options(*command, options.model, /*model_option=*/false);
+
   command->add_flag("--json", options.json,
                     "Print a JSON array of {\"text\", \"ids\", \"tokens\", \"truncated\"}");
   command->add_option("TEXT", options.texts, "Texts to tokenize")->required();

@@ -390,7 +390,7 @@ EvalReport run_eval(const EvalOptions& options) {
   if (options.settings.empty()) {
     throw usage_error("eval needs at least one setting (--method, --start-layer)");
   }
-  ClipModel model = ClipModel::load(options.model);
+  ClipModel model = ClipModel::load(options.model, options.model_options);
   const ModelConfig& config = model.config();
   const Tokenizer tokenizer = load_tokenizer(options.vocabulary, model.embedded_vocabulary(),
                                              model.path(), config.vocab_size);

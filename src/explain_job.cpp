@@ -152,7 +152,7 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
   std::vector<BatchInput> inputs = enumerate_inputs(job.image, job.out_dir);
   if (job.shard) inputs = select_shard(inputs, *job.shard);
   std::optional<PhaseTimer> load_timer(std::in_place, timings, Phase::Load);
-  ClipModel model = ClipModel::load(job.model_path);
+  ClipModel model = ClipModel::load(job.model_path, job.model_options);
   const Tokenizer tokenizer = load_tokenizer(job.vocabulary, model.embedded_vocabulary(),
                                              model.path(), model.config().vocab_size);
   model.to(job.device);

@@ -54,14 +54,15 @@ void transform_tensors(ClipWeights& weights,
   transform_blocks(t.transformer, change);
 }
 
-ClipModel ClipModel::load(const std::string& path) {
-  Checkpoint checkpoint = read_checkpoint(path);
+ClipModel ClipModel::load(const std::string& path, const LoadOptions& options) {
+  Checkpoint checkpoint = read_checkpoint(path, options);
   ClipModel model;
   model.path_ = path;
   model.format_ = std::move(checkpoint.format);
   model.config_ = std::move(checkpoint.config);
   model.method_defaults_ = checkpoint.method_defaults;
   model.embedded_vocabulary_ = std::move(checkpoint.vocabulary);
+  model.fact_sources_ = std::move(checkpoint.fact_sources);
   model.weights_ = std::move(checkpoint.weights);
   return model;
 }

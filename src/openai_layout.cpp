@@ -6,14 +6,12 @@
 #include <filesystem>
 #include <limits>
 
-#include <nlohmann/json.hpp>
-
+#include "checkpoint_support.h"
 #include "clipxai/error.h"
 
 namespace clipxai {
 namespace {
 
-constexpr const char* kConfigFile = "config.json";
 constexpr int kWidthPerHead = 64;  // OpenAI's build_model: heads = width / 64
 constexpr size_t kMissingNamesShown = 5;
 
@@ -58,10 +56,31 @@ int count_blocks(const NamedTensors& weights, const std::string& prefix) {
   return count;
 }
 
-void check_not_resnet(const std::string& path, const NamedTensors& weights) {
+// Other CLIP-like architectures whose checkpoints share OpenAI's names, each recognised by a
+// tensor only it has.
+struct UnsupportedArchitecture {
+  const char* name_prefix;  // or the whole name
+  const char* architecture;
+};
+const UnsupportedArchitecture kUnsupportedArchitectures[] = {
+    {"visual.layer1.", "ResNet CLIP models are not supported"},
+    {"visual.attnpool.", "ResNet CLIP models are not supported"},
+    {"logit_bias", "SigLIP models (a sigmoid loss with a logit bias) are not supported"},
+    {"text_decoder.", "CoCa models (a captioning decoder) are not supported"},
+    {"visual.attn_pool.", "attention-pooled vision towers (CoCa) are not supported"},
+    {"visual.trunk.", "timm vision towers (EVA and others) are not supported"},
+};
+
+void check_supported(const std::string& path, const NamedTensors& weights) {
   for (const auto& [name, tensor] : weights) {
-    if (starts_with(name, "visual.layer1.") || starts_with(name, "visual.attnpool.")) {
-      throw model_error(path + ": ResNet CLIP models are not supported (found " + name +
+    for (const auto& unsupported : kUnsupportedArchitectures) {
+      if (starts_with(name, unsupported.name_prefix)) {
+        throw model_error(path + ": " + unsupported.architecture + " (found " + name +
+                          "); use a ViT CLIP model");
+      }
+    }
+    if (name.find(".ls_1.") != std::string::npos || name.find(".ls_2.") != std::string::npos) {
+      throw model_error(path + ": blocks with layer scale are not supported (found " + name +
                         "); use a ViT CLIP model");
     }
   }
@@ -84,7 +103,7 @@ void check_parameters_present(const std::string& path, const NamedTensors& weigh
   }
   if (missing.empty()) return;
   std::string message =
-      path + ": not a CLIP ViT archive: missing parameter" + (missing.size() > 1 ? "s " : " ");
+      path + ": not a CLIP ViT checkpoint: missing parameter" + (missing.size() > 1 ? "s " : " ");
   for (size_t i = 0; i < std::min(missing.size(), kMissingNamesShown); ++i) {
     message += (i > 0 ? ", " : "") + missing[i];
   }
@@ -234,113 +253,130 @@ void read_weights(const std::string& path, const NamedTensors& weights, Checkpoi
   config.text_heads = static_cast<int>(text_width / kWidthPerHead);
 }
 
-int positive_int(const std::string& path, const nlohmann::json& json, const char* key) {
-  const auto& value = json.at(key);
-  if (!value.is_number_integer() || value.get<int64_t>() <= 0 ||
-      value.get<int64_t>() > std::numeric_limits<int>::max()) {
-    throw model_error(path + ": " + kConfigFile + ": \"" + key + "\" must be a positive integer");
+int checked_start_layer(const std::string& path, const StatedFacts& facts, const char* key,
+                        const std::optional<int64_t>& value, const char* tower, int layers) {
+  if (!value) return -1;
+  if (!is_valid_start_layer(*value, layers)) {
+    throw model_error(path + ": " + facts.sources.at(key) + " must be an integer from -1 to " +
+                      std::to_string(layers - 1) + " (the " + tower + " tower has " +
+                      std::to_string(layers) + " layers; -1 = the last only), not " +
+                      std::to_string(*value));
   }
-  return value.get<int>();
+  return static_cast<int>(*value);
 }
 
-std::array<float, 3> colour_triple(const std::string& path, const nlohmann::json& json,
-                                   const char* key, bool positive) {
-  const auto& value = json.at(key);
-  std::array<float, 3> triple{};
-  const bool ok = value.is_array() && value.size() == 3 &&
-                  std::all_of(value.begin(), value.end(), [&](const nlohmann::json& v) {
-                    return v.is_number() && (!positive || v.get<double>() > 0);
-                  });
-  if (!ok) {
-    throw model_error(path + ": " + kConfigFile + ": \"" + key + "\" must be 3 " +
-                      (positive ? "positive " : "") + "numbers (R, G, B)");
-  }
-  for (size_t i = 0; i < 3; ++i) triple[i] = value[i].get<float>();
-  return triple;
+void check_heads(const std::string& path, const StatedFacts& facts, const char* tower, int width,
+                 int heads) {
+  if (heads > 0 && width % heads == 0) return;
+  const std::string key = std::string(tower) + "_heads";
+  const auto stated = facts.sources.find(key);
+  const std::string why = stated != facts.sources.end()
+                              ? "as " + stated->second + " says"
+                              : "heads = width / " + std::to_string(kWidthPerHead) +
+                                    " unless the checkpoint's configuration gives \"" + key + "\"";
+  throw model_error(path + ": the " + tower + " width " + std::to_string(width) +
+                    " cannot be split into " + std::to_string(heads) + " heads (" + why + ")");
 }
 
-int start_layer(const std::string& path, const nlohmann::json& json, const char* key,
-                const char* tower, int layers) {
-  const auto& value = json.at(key);
-  if (!value.is_number_integer() || !is_valid_start_layer(value.get<int64_t>(), layers)) {
-    throw model_error(path + ": " + kConfigFile + ": \"" + key +
-                      "\" must be an integer from -1 to " + std::to_string(layers - 1) + " (the " +
-                      tower + " tower has " + std::to_string(layers) +
-                      " layers; -1 = the last only), not " + value.dump());
+// Where each fact of report.h's model_json came from, for `clipxai info`.
+std::map<std::string, std::string> fact_sources(const StatedFacts& facts) {
+  std::map<std::string, std::string> sources;
+  for (const char* key :
+       {"resolution", "patch_size", "grid", "vision_width", "vision_layers", "text_width",
+        "text_layers", "embed_dim", "context_length", "vocab_size"}) {
+    sources[key] = "shapes";
   }
-  return value.get<int>();
-}
-
-void apply_config_json(const std::string& path, const std::string& text, Checkpoint& checkpoint) {
-  ModelConfig& config = checkpoint.config;
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw model_error(path + ": " + kConfigFile + " is not valid JSON: " + e.what());
-  }
-  if (!json.is_object()) throw model_error(path + ": " + kConfigFile + " is not a JSON object");
-  if (json.contains("name")) {
-    if (!json["name"].is_string()) {
-      throw model_error(path + ": " + kConfigFile + ": \"name\" must be a string");
-    }
-    config.name = json["name"].get<std::string>();
-  }
-  if (json.contains("vision_heads")) config.vision_heads = positive_int(path, json, "vision_heads");
-  if (json.contains("text_heads")) config.text_heads = positive_int(path, json, "text_heads");
-  if (json.contains("activation")) {
-    const auto& activation = json["activation"];
-    if (activation == "quick_gelu") {
-      config.activation = Activation::QuickGelu;
-    } else if (activation == "gelu") {
-      config.activation = Activation::Gelu;
-    } else {
-      throw model_error(path + ": " + kConfigFile +
-                        ": \"activation\" must be \"quick_gelu\" or \"gelu\", not " +
-                        activation.dump());
-    }
-  }
-  if (json.contains("image_mean")) {
-    config.image_mean = colour_triple(path, json, "image_mean", false);
-  }
-  if (json.contains("image_std")) config.image_std = colour_triple(path, json, "image_std", true);
-  if (json.contains("relevance_start_layer")) {
-    checkpoint.method_defaults.relevance_start_layer =
-        start_layer(path, json, "relevance_start_layer", "vision", config.vision_layers);
-  }
-  if (json.contains("relevance_start_layer_text")) {
-    checkpoint.method_defaults.relevance_start_layer_text =
-        start_layer(path, json, "relevance_start_layer_text", "text", config.text_layers);
-  }
-}
-
-void check_heads(const std::string& path, const char* tower, int width, int heads) {
-  if (heads <= 0 || width % heads != 0) {
-    throw model_error(path + ": the " + tower + " width " + std::to_string(width) +
-                      " cannot be split into " + std::to_string(heads) +
-                      " heads (heads = width / " + std::to_string(kWidthPerHead) +
-                      " unless config.json gives \"" + tower + "_heads\")");
-  }
+  sources["name"] = "the file's name";
+  sources["vision_heads"] = sources["text_heads"] = "default: width / 64, as OpenAI's build_model";
+  sources["activation"] = "default: quick_gelu, as OpenAI's models";
+  sources["image_mean"] = sources["image_std"] = "default: OpenAI's";
+  sources["relevance_start_layer"] = sources["relevance_start_layer_text"] =
+      "default: -1 (the last layer)";
+  for (const auto& [key, source] : facts.sources) sources[key] = source;
+  return sources;
 }
 
 }  // namespace
 
+void apply_config_json(const std::string& path, const std::string& file, const std::string& text,
+                       StatedFacts& facts) {
+  const ConfigObject config = ConfigObject::parse(path, file, text);
+  const auto stated = [&](const char* key) {
+    if (!config.has(key)) return false;
+    facts.sources[key] = config.field(key);
+    return true;
+  };
+  if (stated("name")) facts.name = config.text("name", "");
+  if (stated("vision_heads")) facts.vision_heads = config.positive("vision_heads", 0);
+  if (stated("text_heads")) facts.text_heads = config.positive("text_heads", 0);
+  if (stated("activation")) {
+    const std::string activation = config.text("activation", "");
+    if (activation == "quick_gelu") {
+      facts.activation = Activation::QuickGelu;
+    } else if (activation == "gelu") {
+      facts.activation = Activation::Gelu;
+    } else {
+      config.fail("activation", "must be \"quick_gelu\" or \"gelu\", not \"" + activation + "\"");
+    }
+  }
+  if (stated("image_mean")) facts.image_mean = config.colour("image_mean", false);
+  if (stated("image_std")) facts.image_std = config.colour("image_std", true);
+  const std::pair<const char*, std::optional<int64_t>*> start_layers[] = {
+      {"relevance_start_layer", &facts.relevance_start_layer},
+      {"relevance_start_layer_text", &facts.relevance_start_layer_text}};
+  for (const auto& [key, value] : start_layers) {
+    if (!stated(key)) continue;
+    if (!config.json()[key].is_number_integer()) {
+      config.fail(key, "must be an integer, not " + config.json()[key].dump());
+    }
+    *value = config.json()[key].get<int64_t>();
+  }
+}
+
+void apply_model_config(const std::string& path, const LoadOptions& options, StatedFacts& facts) {
+  if (options.model_config.empty()) return;
+  const std::optional<std::string> text = read_optional_file(path, options.model_config);
+  if (!text)
+    throw model_error(path + ": --model-config " + options.model_config + ": no such file");
+  apply_config_json(path, options.model_config, *text, facts);
+}
+
+void refuse_model_config(const std::string& path, const LoadOptions& options,
+                         const std::string& own_config) {
+  if (options.model_config.empty()) return;
+  throw model_error(path + ": --model-config " + options.model_config +
+                    " applies to checkpoints in OpenAI's layout; this one's facts come from " +
+                    own_config);
+}
+
 Checkpoint checkpoint_from_openai_names(const std::string& path, const NamedTensors& tensors,
-                                        const std::string& config_json) {
-  check_not_resnet(path, tensors);
+                                        const StatedFacts& facts) {
+  check_supported(path, tensors);
   check_parameters_present(path, tensors);
   Checkpoint checkpoint;
   read_weights(path, tensors, checkpoint);
-  if (!config_json.empty()) apply_config_json(path, config_json, checkpoint);
   ModelConfig& config = checkpoint.config;
-  check_heads(path, "vision", config.vision_width, config.vision_heads);
-  check_heads(path, "text", config.text_width, config.text_heads);
+  if (facts.name) config.name = *facts.name;
+  if (facts.vision_heads) config.vision_heads = *facts.vision_heads;
+  if (facts.text_heads) config.text_heads = *facts.text_heads;
+  if (facts.activation) config.activation = *facts.activation;
+  if (facts.image_mean) config.image_mean = *facts.image_mean;
+  if (facts.image_std) config.image_std = *facts.image_std;
+  checkpoint.method_defaults.relevance_start_layer =
+      checked_start_layer(path, facts, "relevance_start_layer", facts.relevance_start_layer,
+                          "vision", config.vision_layers);
+  checkpoint.method_defaults.relevance_start_layer_text =
+      checked_start_layer(path, facts, "relevance_start_layer_text",
+                          facts.relevance_start_layer_text, "text", config.text_layers);
+  check_heads(path, facts, "vision", config.vision_width, config.vision_heads);
+  check_heads(path, facts, "text", config.text_width, config.text_heads);
   for (TransformerWeights* transformer :
        {&checkpoint.weights.vision.transformer, &checkpoint.weights.text.transformer}) {
     transformer->activation = config.activation;
   }
   checkpoint.weights.vision.transformer.heads = config.vision_heads;
   checkpoint.weights.text.transformer.heads = config.text_heads;
+  checkpoint.fact_sources = fact_sources(facts);
   return checkpoint;
 }
 

@@ -19,24 +19,51 @@
 // config.json {"name", "vision_heads", "text_heads", "activation": "quick_gelu"|"gelu",
 //              "image_mean": [3], "image_std": [3], "relevance_start_layer",
 //              "relevance_start_layer_text"} — every key optional, unknown keys ignored; the two
-//              start layers are the model's MethodDefaults.
+//              start layers are the model's MethodDefaults. Readers of other layouts state the
+//              same facts from their own configuration files (StatedFacts).
 #pragma once
 
+#include <array>
+#include <map>
+#include <optional>
 #include <string>
-#include <unordered_map>
-
-#include <torch/types.h>
 
 #include "clipxai/checkpoint.h"
+#include "tensor_file.h"
 
 namespace clipxai {
 
-using NamedTensors = std::unordered_map<std::string, torch::Tensor>;
+// What a checkpoint states rather than its shapes show, each set only where stated, with where
+// it was stated (`sources`, by the key of report.h's model_json: "vision_heads" ->
+// "config.json: \"vision_heads\"").
+struct StatedFacts {
+  std::optional<std::string> name;
+  std::optional<int> vision_heads, text_heads;
+  std::optional<Activation> activation;
+  std::optional<std::array<float, 3>> image_mean, image_std;
+  std::optional<int64_t> relevance_start_layer, relevance_start_layer_text;
+  std::map<std::string, std::string> sources;
+};
 
-// `tensors`: fp32 contiguous CPU tensors by OpenAI name; `config_json`: config.json's text, or
-// empty. Throws Error(Model) naming `path` (and config.json) for missing parameters, inconsistent
-// shapes, a bad config.json, heads that do not divide the width, or a ResNet CLIP.
+// Applies a config.json of the format above (`text`, from the file `file`) over `facts`. Throws
+// Error(Model) "PATH: FILE ..." for text that is not such a JSON object or a key of the wrong
+// type.
+void apply_config_json(const std::string& path, const std::string& file, const std::string& text,
+                       StatedFacts& facts);
+
+// Applies LoadOptions::model_config (the file's text, named by its path) over `facts`, if given.
+void apply_model_config(const std::string& path, const LoadOptions& options, StatedFacts& facts);
+
+// For readers of layouts with configuration files of their own: an Error(Model) when
+// LoadOptions::model_config is given, naming `own_config`, the file that holds those facts.
+void refuse_model_config(const std::string& path, const LoadOptions& options,
+                         const std::string& own_config);
+
+// `tensors`: fp32 contiguous CPU tensors by OpenAI name. Throws Error(Model) naming `path` for
+// missing parameters, inconsistent shapes, a start layer or heads that do not fit the shapes, or
+// a ResNet CLIP. Fills Checkpoint::fact_sources: "shapes" for what the shapes show, the stated
+// source, or "default: ..." for the rest.
 Checkpoint checkpoint_from_openai_names(const std::string& path, const NamedTensors& tensors,
-                                        const std::string& config_json);
+                                        const StatedFacts& facts);
 
 }  // namespace clipxai

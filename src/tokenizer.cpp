@@ -11,10 +11,13 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "clipxai/error.h"
 #include "text_cleanup.h"
@@ -201,18 +204,26 @@ std::vector<std::string> glob_directories(const std::string& pattern) {
 
 }  // namespace
 
-Tokenizer::Tokenizer(const std::string& gzip_bytes, std::string source, int vocab_size)
-    : source_(std::move(source)), vocab_size_(vocab_size), cache_(std::make_shared<BpeCache>()) {
-  if (vocab_size < kNonMergeTokens) {
-    throw model_error("vocabulary size " + std::to_string(vocab_size) + " for " + source_ +
+Tokenizer::Tokenizer(const VocabularyFiles& files, int vocab_size)
+    : source_(files.source), vocab_size_(vocab_size), cache_(std::make_shared<BpeCache>()) {
+  if (files.vocab_json.empty() && files.merges_txt.empty()) {
+    read_openai_merges(files.gzip_merges);
+  } else {
+    read_vocab_json(files.vocab_json, files.merges_txt);
+  }
+}
+
+void Tokenizer::read_openai_merges(const std::string& gzip_bytes) {
+  if (vocab_size_ < kNonMergeTokens) {
+    throw model_error("vocabulary size " + std::to_string(vocab_size_) + " for " + source_ +
                       " is below the " + std::to_string(kNonMergeTokens) +
                       " byte and special tokens");
   }
   const std::string text = gunzip(gzip_bytes, source_);
-  const int merges_used = vocab_size - kNonMergeTokens;
+  const int merges_used = vocab_size_ - kNonMergeTokens;
 
   const ByteSymbols& bytes = byte_symbols();
-  id_to_token_.reserve(vocab_size);
+  id_to_token_.reserve(vocab_size_);
   for (int b : bytes.bytes_in_id_order) id_to_token_.push_back(bytes.symbol[b]);
   for (int b : bytes.bytes_in_id_order) {
     id_to_token_.push_back(bytes.symbol[b] + std::string(kEndOfWord));
@@ -225,23 +236,73 @@ Tokenizer::Tokenizer(const std::string& gzip_bytes, std::string source, int voca
   for (int merge = 0; merge < merges_used; ++merge) {
     if (!std::getline(lines, line)) {
       throw model_error("vocabulary " + source_ + " has only " + std::to_string(merge) +
-                        " merges; a vocabulary of " + std::to_string(vocab_size) +
+                        " merges; a vocabulary of " + std::to_string(vocab_size_) +
                         " tokens needs " + std::to_string(merges_used));
     }
-    const std::vector<std::string> pair = split_fields(line);
-    if (pair.size() != 2) {
-      throw model_error("vocabulary " + source_ + " line " + std::to_string(merge + 2) +
-                        " is not a BPE merge \"first second\": \"" + line + "\"");
-    }
-    merge_rank_[pair[0] + ' ' + pair[1]] = merge;
-    id_to_token_.push_back(pair[0] + pair[1]);
+    const auto [first, second] = merge_pair(line, merge + 2);
+    merge_rank_[first + ' ' + second] = merge;
+    id_to_token_.push_back(first + second);
   }
   id_to_token_.emplace_back(kStartOfText);
   id_to_token_.emplace_back(kEndOfText);
   // Later duplicates win, as in the reference's dict(zip(vocab, range(len(vocab)))).
   for (size_t id = 0; id < id_to_token_.size(); ++id) token_to_id_[id_to_token_[id]] = id;
-  sot_id_ = vocab_size - 2;
-  eot_id_ = vocab_size - 1;
+  sot_id_ = vocab_size_ - 2;
+  eot_id_ = vocab_size_ - 1;
+}
+
+// transformers' CLIPTokenizer: the ids are vocab.json's, the merges merges.txt's lines after
+// the "#version" header, at most 49152 - 256 - 2 of them, and a token the vocabulary lacks
+// becomes the unknown token, <|endoftext|>.
+void Tokenizer::read_vocab_json(const std::string& vocab_json, const std::string& merges_txt) {
+  nlohmann::json vocabulary;
+  try {
+    vocabulary = nlohmann::json::parse(vocab_json);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw model_error("vocabulary " + source_ + ": vocab.json is not valid JSON (" + e.what() +
+                      ")");
+  }
+  if (!vocabulary.is_object() || vocabulary.empty()) {
+    throw model_error("vocabulary " + source_ + ": vocab.json is not a JSON object of token -> id");
+  }
+  for (const auto& [token, id] : vocabulary.items()) {
+    if (!id.is_number_unsigned() || id.get<uint64_t>() >= static_cast<uint64_t>(vocab_size_)) {
+      throw model_error("vocabulary " + source_ + ": vocab.json gives \"" + token + "\" the id " +
+                        id.dump() + ", outside the model's " + std::to_string(vocab_size_) +
+                        " token embeddings");
+    }
+    token_to_id_[token] = id.get<int64_t>();
+  }
+  id_to_token_.assign(vocab_size_, "");
+  for (const auto& [token, id] : token_to_id_) id_to_token_[id] = token;
+  for (const auto& [token, id] : {std::pair{kStartOfText, &sot_id_}, {kEndOfText, &eot_id_}}) {
+    const auto found = token_to_id_.find(std::string(token));
+    if (found == token_to_id_.end()) {
+      throw model_error("vocabulary " + source_ + ": vocab.json has no " + std::string(token));
+    }
+    *id = found->second;
+  }
+  unknown_id_ = eot_id_;
+
+  constexpr int kMaxMerges = 49152 - kByteTokens - 2;
+  std::istringstream lines(merges_txt);
+  std::string line;
+  std::getline(lines, line);  // "#version: 0.2"
+  for (int merge = 0; merge < kMaxMerges && std::getline(lines, line); ++merge) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) break;  // the file's end
+    const auto [first, second] = merge_pair(line, merge + 2);
+    merge_rank_.emplace(first + ' ' + second, merge);
+  }
+}
+
+std::pair<std::string, std::string> Tokenizer::merge_pair(const std::string& line,
+                                                          int line_number) const {
+  const std::vector<std::string> pair = split_fields(line);
+  if (pair.size() != 2) {
+    throw model_error("vocabulary " + source_ + " line " + std::to_string(line_number) +
+                      " is not a BPE merge \"first second\": \"" + line + "\"");
+  }
+  return {pair[0], pair[1]};
 }
 
 std::vector<int64_t> Tokenizer::bpe_ids(const std::string& word) const {
@@ -282,7 +343,13 @@ std::vector<int64_t> Tokenizer::bpe_ids(const std::string& word) const {
   }
 
   std::vector<int64_t> ids;
-  for (const std::string& symbol : symbols) ids.push_back(token_to_id_.at(symbol));
+  for (const std::string& symbol : symbols) {
+    const auto id = token_to_id_.find(symbol);
+    if (id == token_to_id_.end() && !unknown_id_) {
+      throw Error(ErrorCategory::Internal, "BPE token \"" + symbol + "\" not in " + source_);
+    }
+    ids.push_back(id != token_to_id_.end() ? id->second : *unknown_id_);
+  }
   std::lock_guard<std::mutex> lock(cache_->mutex);
   cache_->ids.emplace(word, ids);
   return ids;
@@ -349,24 +416,43 @@ std::string clean_text(const std::string& text) {
   return text::encode_utf8(text::clean(text::decode_utf8(text)));
 }
 
+VocabularyFiles read_vocabulary_files(const std::string& path, const std::string& described_as) {
+  VocabularyFiles files;
+  files.source = path;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    files.vocab_json = read_vocab_file(path + "/vocab.json", path + "/vocab.json");
+    files.merges_txt = read_vocab_file(path + "/merges.txt", path + "/merges.txt");
+    return files;
+  }
+  std::string bytes = read_vocab_file(path, described_as);
+  const size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && bytes[first] == '{') {
+    const std::string merges = std::filesystem::path(path).replace_filename("merges.txt").string();
+    files.merges_txt = read_vocab_file(merges, merges + " (beside " + path + ")");
+    files.vocab_json = std::move(bytes);
+  } else {
+    files.gzip_merges = std::move(bytes);
+  }
+  return files;
+}
+
 Tokenizer load_tokenizer(const VocabularySources& sources,
-                         const std::optional<std::string>& embedded_gzip_bytes,
+                         const std::optional<VocabularyFiles>& embedded,
                          const std::string& model_path, int vocab_size) {
   if (!sources.explicit_path.empty()) {
     return Tokenizer(
-        read_vocab_file(sources.explicit_path, sources.explicit_path + " (from --vocab)"),
-        sources.explicit_path, vocab_size);
+        read_vocabulary_files(sources.explicit_path, sources.explicit_path + " (from --vocab)"),
+        vocab_size);
   }
-  if (embedded_gzip_bytes) {
-    return Tokenizer(*embedded_gzip_bytes, "vocabulary embedded in " + model_path, vocab_size);
-  }
+  if (embedded) return Tokenizer(*embedded, vocab_size);
   if (!sources.environment_path.empty()) {
-    return Tokenizer(read_vocab_file(sources.environment_path,
-                                     sources.environment_path + " (from $CLIPXAI_VOCAB)"),
-                     sources.environment_path, vocab_size);
+    return Tokenizer(read_vocabulary_files(sources.environment_path,
+                                           sources.environment_path + " (from $CLIPXAI_VOCAB)"),
+                     vocab_size);
   }
   std::vector<std::string> looked = {"--vocab (not given)",
-                                     "the model archive " + model_path + " (no vocabulary inside)",
+                                     "the model " + model_path + " (no vocabulary with it)",
                                      "$CLIPXAI_VOCAB (not set)"};
   const std::string packages = std::string("{clip,open_clip}/") + kVocabFileName;
   for (const std::string& pattern : sources.site_patterns) {
@@ -374,9 +460,7 @@ Tokenizer load_tokenizer(const VocabularySources& sources,
     for (const std::string& directory : directories) {
       for (const char* package : {"clip", "open_clip"}) {
         const std::string path = directory + "/" + package + "/" + kVocabFileName;
-        if (is_regular_file(path)) {
-          return Tokenizer(read_vocab_file(path, path), path, vocab_size);
-        }
+        if (is_regular_file(path)) return Tokenizer(read_vocabulary_files(path, path), vocab_size);
       }
       looked.push_back(directory + "/" + packages);
     }

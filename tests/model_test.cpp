@@ -56,7 +56,7 @@ TEST_P(ReferenceModel, InfersTheArchitecture) {
 TEST_P(ReferenceModel, CarriesItsEmbeddedVocabulary) {
   const auto& vocabulary = model.embedded_vocabulary();
   ASSERT_EQ(vocabulary.has_value(), reference.json["config"]["embedded_vocabulary"].get<bool>());
-  if (vocabulary) EXPECT_EQ(vocabulary->substr(0, 2), "\x1f\x8b");  // gzip
+  if (vocabulary) EXPECT_EQ(vocabulary->gzip_merges.substr(0, 2), "\x1f\x8b");
 }
 
 TEST_P(ReferenceModel, HoldsEveryWeightInFp32) {
@@ -153,19 +153,22 @@ TEST(ClipModel, RejectsBadArchivesWithOneLineErrorsNamingTheFile) {
   const ScratchFile cut_at_end("cut_at_end.pt", archive.substr(0, archive.size() - 10));
   const std::vector<BadModelCase> cases = {
       {"missing file", model_data("no_such_model.pt"), "no such file"},
-      {"directory", model_data(""), "not a file"},
+      {"folder of no format", model_data(""),
+       "not a Hugging Face transformers folder (a folder without config.json); not an open_clip "
+       "checkpoint (a folder without open_clip_config.json)"},
       {"garbage", garbage.path(), "not a TorchScript archive (not a zip file)"},
       {"empty file", empty.path(), "not a TorchScript archive (not a zip file)"},
       {"truncated", truncated.path(), "truncated archive"},
       {"end cut off", cut_at_end.path(), "truncated archive"},
-      {"torch.save state dict", model_data("state_dict.pt"), "not a TorchScript archive ("},
+      {"torch.save state dict of one tensor", model_data("state_dict.pt"),
+       "not a CLIP ViT checkpoint: missing parameters visual.conv1.weight"},
       {"missing parameter", model_data("missing_proj.pt"), "missing parameter visual.proj"},
       {"inconsistent shape", model_data("bad_shape.pt"),
        "visual.proj has shape [17, 8], expected [W, E] = [16, 8]"},
       {"heads do not divide width", model_data("bad_heads.pt"),
        "vision width 16 cannot be split into 3 heads"},
       {"rollout depth beyond the layers", model_data("bad_start_layer.pt"),
-       "config.json: \"relevance_start_layer\" must be an integer from -1 to 0 (the vision tower "
+       "config.json: relevance_start_layer must be an integer from -1 to 0 (the vision tower "
        "has 1 layers; -1 = the last only), not 1"},
       {"ResNet CLIP", model_data("resnet.pt"), "ResNet CLIP models are not supported"},
   };

@@ -78,7 +78,7 @@ constexpr int64_t kIdBEndOfWord = 256 + 'b' - '!';
 constexpr int64_t kIdIEndOfWord = 256 + 'i' - '!';
 
 Tokenizer tiny_tokenizer(int vocab_size) {
-  return Tokenizer(gzip(kTinyMerges), "tiny merges", vocab_size);
+  return Tokenizer(VocabularyFiles{"tiny merges", gzip(kTinyMerges), "", ""}, vocab_size);
 }
 
 // ---- The reference's own outputs (shared/clip/tokenizer_cases.json) ----
@@ -87,7 +87,7 @@ class OpenAIVocabTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (fs::exists(kOpenAIVocab)) {
-      tokenizer_ = new Tokenizer(read_bytes(kOpenAIVocab), kOpenAIVocab.string());
+      tokenizer_ = new Tokenizer(read_vocabulary_files(kOpenAIVocab, kOpenAIVocab));
     }
   }
   static void TearDownTestSuite() {
@@ -286,6 +286,70 @@ TEST(MergeListTest, VocabularySizeSelectsTheMergesUsed) {
   EXPECT_EQ(error_from([&] { tokenizer.token_text(518); }).category(), ErrorCategory::Input);
 }
 
+// ---- vocab.json + merges.txt (transformers' CLIPTokenizer files) ----
+
+// Ids chosen unlike OpenAI's layout: the special tokens first, so nothing can be assumed.
+const std::string kTinyVocabJson =
+    R"({"<|endoftext|>": 0, "<|startoftext|>": 1, "x</w>": 3, "th": 5, "the</w>": 7})";
+const std::string kTinyMergesTxt = "#version: 0.2\nt h\nth e</w>\n";
+
+Tokenizer tiny_vocab_json_tokenizer() {
+  return Tokenizer(VocabularyFiles{"tiny vocab.json", "", kTinyVocabJson, kTinyMergesTxt}, 8);
+}
+
+TEST(VocabJsonTest, IdsAndSpecialTokensComeFromTheVocabulary) {
+  const Tokenizer tokenizer = tiny_vocab_json_tokenizer();
+  EXPECT_EQ(tokenizer.sot_id(), 1);
+  EXPECT_EQ(tokenizer.eot_id(), 0);
+  struct Case {
+    std::string text;
+    std::vector<int64_t> ids;
+  };
+  const std::vector<Case> cases = {
+      {"the", {7}},
+      {"x", {3}},
+      {"q", {0}},  // not in vocab.json: the unknown token, <|endoftext|>
+      {"the x", {7, 3}},
+  };
+  for (const Case& c : cases) EXPECT_EQ(tokenizer.encode(c.text), c.ids) << c.text;
+  const TokenizedText tokenized = tokenizer.tokenize("the", 4);
+  EXPECT_EQ(tokenized.ids, (std::vector<int64_t>{1, 7, 0, 0}));
+  EXPECT_EQ(tokenized.eot_index, 2);
+  EXPECT_EQ(tokenized.tokens, (std::vector<std::string>{"the"}));
+}
+
+TEST(VocabJsonTest, BadFilesAreModelErrorsNamingTheSource) {
+  struct Case {
+    std::string name;
+    std::string vocab_json, merges_txt;
+    int vocab_size;
+    std::string message_part;
+  };
+  const std::vector<Case> cases = {
+      {"not JSON", "{\"a\": ", kTinyMergesTxt, 8, "vocab.json is not valid JSON"},
+      {"not an object", "[1, 2]", kTinyMergesTxt, 8, "not a JSON object of token -> id"},
+      {"id past the embeddings", kTinyVocabJson, kTinyMergesTxt, 7,
+       "gives \"the</w>\" the id 7, outside the model's 7 token embeddings"},
+      {"negative id", R"({"<|endoftext|>": -1, "<|startoftext|>": 1})", kTinyMergesTxt, 8,
+       "the id -1"},
+      {"no end of text", R"({"<|startoftext|>": 1})", kTinyMergesTxt, 8,
+       "vocab.json has no <|endoftext|>"},
+      {"malformed merge", kTinyVocabJson, "#version: 0.2\nt h\nthe\n", 8,
+       "line 3 is not a BPE merge"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Error error = error_from([&] {
+      Tokenizer(VocabularyFiles{"the-folder/vocab.json", "", c.vocab_json, c.merges_txt},
+                c.vocab_size);
+    });
+    EXPECT_EQ(error.category(), ErrorCategory::Model);
+    const std::string message = error.what();
+    EXPECT_NE(message.find("the-folder/vocab.json"), std::string::npos) << message;
+    EXPECT_NE(message.find(c.message_part), std::string::npos) << message;
+  }
+}
+
 TEST(MergeListTest, BadDataIsAModelErrorNamingTheSource) {
   struct Case {
     std::string name;
@@ -303,7 +367,9 @@ TEST(MergeListTest, BadDataIsAModelErrorNamingTheSource) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const Error error = error_from([&] { Tokenizer(c.bytes, "the-source.gz", c.vocab_size); });
+    const Error error = error_from([&] {
+      Tokenizer(VocabularyFiles{"the-source.gz", c.bytes, "", ""}, c.vocab_size);
+    });
     EXPECT_EQ(error.category(), ErrorCategory::Model);
     const std::string message = error.what();
     EXPECT_NE(message.find("the-source.gz"), std::string::npos) << message;
@@ -372,8 +438,9 @@ TEST_F(LoadTokenizerTest, FollowsTheLookupOrder) {
   const std::string env_path = vocab_file("env.gz");
   const std::string user_path =
       vocab_file("home/.local/lib/python3.11/site-packages/open_clip/bpe_simple_vocab_16e6.txt.gz");
-  const std::optional<std::string> embedded = gzip(kTinyMerges);
-  auto source = [&](const std::string& path, const std::optional<std::string>& bytes) {
+  const std::optional<VocabularyFiles> embedded =
+      VocabularyFiles{"vocabulary embedded in model.cxm", gzip(kTinyMerges), "", ""};
+  auto source = [&](const std::string& path, const std::optional<VocabularyFiles>& bytes) {
     return load_tokenizer(path, bytes, "model.cxm", 517).source();
   };
 

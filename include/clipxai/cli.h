@@ -33,8 +33,23 @@ torch::Device parse_device(const std::string& name);
 // `--crop center|pad`; anything else fails with "'x' is not one of a, b, c".
 CLI::Validator one_of(const std::map<std::string, int>& names);
 
-// Options several commands share, declared once: --model/--vocab, --crop, --threads/--device.
-void add_model_options(CLI::App& command, std::string& model, std::string& vocab);
+// Options several commands share, declared once: --model/--vocab/--model-config, --crop,
+// --threads/--device.
+struct ModelOptions {
+  std::string model;         // empty: the default model
+  std::string vocab;         // empty: the look-up order of environment.h
+  std::string model_config;  // LoadOptions::model_config; empty: none
+};
+// The --model option's help: what a checkpoint may be.
+inline constexpr const char* kModelHelp =
+    "CLIP ViT checkpoint: OpenAI's TorchScript .pt, a Hugging Face CLIPModel folder, an open_clip "
+    "folder or file, or a .safetensors/.bin state dict (default: $CLIPXAI_MODEL, else the "
+    "bundled emoji model)";
+// `model_option`: declare --model (commands that take the model otherwise declare only the rest).
+void add_model_options(CLI::App& command, ModelOptions& options, bool model_option = true);
+LoadOptions load_options(const ModelOptions& options);
+// The model named (or the default one), read with its options.
+ClipModel load_model(const ModelOptions& options);
 void add_crop_option(CLI::App& command, CropMode& crop);
 void add_runtime_options(CLI::App& command, int& threads, std::string& device);
 // The method options of the command line, each left empty unless given so that the method's
@@ -61,8 +76,7 @@ struct ExplainOptions {
   ExplainJob job;
   std::string shard;  // "K/N"; empty: every input
   bool quiet = false;
-  std::string model;  // empty: the default model
-  std::string vocab;  // empty: the look-up order of environment.h
+  ModelOptions model;
   MethodOptions method;
   int threads = 0;
   std::string device = "cpu";
@@ -71,8 +85,7 @@ CLI::App* add_explain_command(CLI::App& app, ExplainOptions& options);
 int run_explain(const ExplainOptions& options);
 
 struct TokenizeOptions {
-  std::string model;
-  std::string vocab;
+  ModelOptions model;
   bool json = false;
   std::vector<std::string> texts;
 };
@@ -80,8 +93,7 @@ CLI::App* add_tokenize_command(CLI::App& app, TokenizeOptions& options);
 int run_tokenize(const TokenizeOptions& options);
 
 struct InfoOptions {
-  std::string model;
-  std::string vocab;
+  ModelOptions model;
   bool json = false;
 };
 CLI::App* add_info_command(CLI::App& app, InfoOptions& options);
@@ -89,8 +101,7 @@ int run_info(const InfoOptions& options);
 
 struct EvalCommandOptions {
   std::string manifest;
-  std::string model;
-  std::string vocab;
+  ModelOptions model;
   std::string methods;            // "a,b,c" or "all"; empty: the default method
   std::vector<int> start_layers;  // one setting (table row) each for the methods that take one
   MethodOptions method;           // --param, --contrast (its start layers are unused here)

@@ -28,7 +28,7 @@ VocabularySources vocabulary_sources(const std::string& explicit_path);
 
 // load_tokenizer with vocabulary_sources(explicit_path).
 Tokenizer load_tokenizer(const std::string& explicit_path,
-                         const std::optional<std::string>& embedded_gzip_bytes,
+                         const std::optional<VocabularyFiles>& embedded,
                          const std::string& model_path, int vocab_size);
 
 // Sizes LibTorch's intra- and inter-op thread pools; 0 = one thread per core this process may

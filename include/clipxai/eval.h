@@ -121,7 +121,8 @@ std::vector<EvalSetting> start_layer_settings(const std::vector<std::optional<in
 
 struct EvalOptions {
   std::string manifest;
-  std::string model;             // archive path (the command line resolves the default model)
+  std::string model;  // checkpoint path (the command line resolves the default model)
+  LoadOptions model_options;
   VocabularySources vocabulary;  // tokenizer.h; empty: the model's embedded vocabulary only
   std::vector<EvalSetting> settings{EvalSetting{}};
   std::optional<std::string> contrast;  // explain every prompt against this text

@@ -38,6 +38,7 @@ struct ExplainJob {
   std::optional<Shard> shard;      // empty: every input
   bool resume = false;
   std::string model_path;  // the checkpoint (the executables resolve the default model)
+  LoadOptions model_options;
   VocabularySources vocabulary;
   torch::Device device = torch::kCPU;
   std::string out_dir = "clipxai-out";

@@ -27,6 +27,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -113,19 +114,31 @@ struct ClipWeights {
 void transform_tensors(ClipWeights& weights,
                        const std::function<torch::Tensor(const torch::Tensor&)>& change);
 
+// How to read a checkpoint, beyond its path.
+struct LoadOptions {
+  // A JSON file of the facts shapes cannot tell (the keys of an OpenAI-layout config.json:
+  // src/openai_layout.h), for a checkpoint in OpenAI's layout (openai-torchscript, state-dict);
+  // its keys win over the checkpoint's own. Empty: none. A checkpoint with a configuration of
+  // its own layout (hf-transformers, open-clip) refuses it.
+  std::string model_config;
+};
+
 class ClipModel {
  public:
-  // Reads `path` with the checkpoint reader for its format (checkpoint.h). Throws Error(Model)
-  // naming the file: missing, of no format clipxai reads, truncated, missing parameters (named),
-  // inconsistent shapes, a bad configuration, or an architecture clipxai does not support.
-  static ClipModel load(const std::string& path);
+  // Reads `path` (a file or a folder) with the checkpoint reader for its format (checkpoint.h).
+  // Throws Error(Model) naming it: missing, of no format clipxai reads, truncated, missing
+  // parameters (named), inconsistent shapes, a bad configuration, or an architecture clipxai does
+  // not support.
+  static ClipModel load(const std::string& path, const LoadOptions& options = {});
 
   const std::string& path() const { return path_; }
   const std::string& format() const { return format_; }  // the reader's name (checkpoint.h)
   const ModelConfig& config() const { return config_; }
   const MethodDefaults& method_defaults() const { return method_defaults_; }
-  // The gzip'd BPE vocabulary that travels with the model, if any.
-  const std::optional<std::string>& embedded_vocabulary() const { return embedded_vocabulary_; }
+  // The tokenizer's files that travel with the model, if any.
+  const std::optional<VocabularyFiles>& embedded_vocabulary() const { return embedded_vocabulary_; }
+  // Where each fact of the configuration came from (Checkpoint::fact_sources).
+  const std::map<std::string, std::string>& fact_sources() const { return fact_sources_; }
   const ClipWeights& weights() const { return weights_; }
   // A copy of this model with other weights of the same shapes (e.g. some re-initialised).
   ClipModel with_weights(ClipWeights weights) const;
@@ -159,7 +172,8 @@ class ClipModel {
   std::string format_;
   ModelConfig config_;
   MethodDefaults method_defaults_;
-  std::optional<std::string> embedded_vocabulary_;
+  std::optional<VocabularyFiles> embedded_vocabulary_;
+  std::map<std::string, std::string> fact_sources_;
   ClipWeights weights_;
 };
 

@@ -8,10 +8,15 @@
 // case mapping and normalisation come from ICU. Not ported: ftfy's mojibake repair
 // (fix_encoding), which only changes text decoded with the wrong codec.
 //
-// Vocabulary: a gzip'd merge list in the format of OpenAI's `bpe_simple_vocab_16e6.txt.gz`
-// (a header line, then one "a b" merge per line). Ids: 256 byte tokens, 256 byte+"</w>" tokens,
-// one per merge used, then <|startoftext|> and <|endoftext|> (EOT is the highest id).
-// A model with vocabulary size V uses the first V - 514 merges of the file.
+// Vocabulary, in either of the forms CLIP's vocabulary is published in (VocabularyFiles):
+//   OpenAI's gzip'd merge list `bpe_simple_vocab_16e6.txt.gz` (a header line, then one "a b"
+//   merge per line). Ids: 256 byte tokens, 256 byte+"</w>" tokens, one per merge used, then
+//   <|startoftext|> and <|endoftext|> (EOT is the highest id). A model with vocabulary size V
+//   uses the first V - 514 merges of the file.
+//   Hugging Face's vocab.json ({"token": id}) and merges.txt ("#version" line, then merges), as
+//   transformers' CLIPTokenizer reads them: ids from vocab.json (SOT and EOT included, whatever
+//   their ids), at most 48894 merges, a token vocab.json lacks becomes <|endoftext|>. Made from
+//   OpenAI's list they give the same ids.
 //
 // A Tokenizer is safe to use from several threads; copies share their cache of BPE results.
 #pragma once
@@ -34,13 +39,27 @@ struct TokenizedText {
   bool truncated = false;           // the text did not fit; the last slot kept for EOT
 };
 
+// A vocabulary's files as read, before a Tokenizer is built from them: either `gzip_merges`, or
+// `vocab_json` and `merges_txt`.
+struct VocabularyFiles {
+  std::string source;       // where they came from, for messages and `clipxai info`
+  std::string gzip_merges;  // bpe_simple_vocab_16e6.txt.gz's bytes
+  std::string vocab_json;   // vocab.json's text
+  std::string merges_txt;   // merges.txt's text
+};
+
+// `path`: a .txt.gz merge list, a vocab.json with merges.txt beside it, or a folder holding
+// vocab.json and merges.txt; `described_as` names it in messages. Throws Error(Model) for a file
+// that cannot be read.
+VocabularyFiles read_vocabulary_files(const std::string& path, const std::string& described_as);
+
 class Tokenizer {
  public:
   static constexpr int kOpenAIVocabSize = 49408;
 
-  // `gzip_bytes` is the gzip'd merge list; `source` names where it came from (for messages and
-  // `clipxai info`). Throws Error(Model) when the data is not such a list or is too short.
-  Tokenizer(const std::string& gzip_bytes, std::string source, int vocab_size = kOpenAIVocabSize);
+  // `vocab_size`: the model's number of token embeddings. Throws Error(Model) when the files are
+  // not a vocabulary of the forms above, have too few merges, or give ids past `vocab_size`.
+  explicit Tokenizer(const VocabularyFiles& files, int vocab_size = kOpenAIVocabSize);
 
   // BPE ids of a text, without SOT/EOT, after clean-up. Throws Error(Input) on invalid UTF-8.
   std::vector<int64_t> encode(const std::string& text) const;
@@ -61,12 +80,16 @@ class Tokenizer {
  private:
   struct BpeCache;
 
+  void read_openai_merges(const std::string& gzip_bytes);
+  void read_vocab_json(const std::string& vocab_json, const std::string& merges_txt);
+  std::pair<std::string, std::string> merge_pair(const std::string& line, int line_number) const;
   std::vector<int64_t> bpe_ids(const std::string& word) const;
 
   std::string source_;
   int vocab_size_ = 0;
   int64_t sot_id_ = 0;
   int64_t eot_id_ = 0;
+  std::optional<int64_t> unknown_id_;  // for tokens the vocabulary lacks; none in OpenAI's form
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int64_t> token_to_id_;
   std::unordered_map<std::string, int> merge_rank_;  // key: first + ' ' + second
@@ -87,13 +110,14 @@ struct VocabularySources {
   std::vector<std::string> site_patterns;
 };
 
-// The vocabulary looked for, in order: `sources.explicit_path`, the model's embedded vocabulary,
+// The vocabulary looked for, in order: `sources.explicit_path`, the one that comes with the model
+// (`embedded`: in its archive, or its folder's vocab.json and merges.txt),
 // `sources.environment_path`, then {clip,open_clip}/bpe_simple_vocab_16e6.txt.gz below each
 // directory matching a site pattern. An explicit or environment path that cannot be read is an
 // error rather than a reason to look further. Throws Error(Model) listing every place looked when
 // none is found.
 Tokenizer load_tokenizer(const VocabularySources& sources,
-                         const std::optional<std::string>& embedded_gzip_bytes,
+                         const std::optional<VocabularyFiles>& embedded,
                          const std::string& model_path, int vocab_size);
 
 }  // namespace clipxai

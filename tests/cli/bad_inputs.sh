@@ -33,6 +33,19 @@ CLIPXAI_MODEL="$TMP/missing.pt" expect_failure 3 missing.pt info
 expect_failure 3 vocab.txt.gz "${explain[@]}" --vocab "$TMP/vocab.txt.gz" "$TMP/good.png" "a dog"
 expect_failure 3 garbage.pt info "$TMP/garbage.pt"
 expect_failure 3 missing.txt.gz tokenize --vocab "$TMP/missing.txt.gz" -- "a dog"
+# Checkpoints in the other layouts (tests/checkpoint_formats_test.cpp has every kind of damage).
+LAYOUTS="$SRC/tests/data/layouts"
+cp -r "$LAYOUTS/hf" "$TMP/hf_truncated"
+head -c 20000 "$LAYOUTS/hf/model.safetensors" >"$TMP/hf_truncated/model.safetensors"
+expect_failure 3 "hf_truncated/model.safetensors: entry" explain --model "$TMP/hf_truncated" \
+  "$TMP/good.png" "a dog"
+cp -r "$LAYOUTS/hf" "$TMP/hf_without_config"
+rm "$TMP/hf_without_config/config.json"
+expect_failure 3 "a folder without config.json" info "$TMP/hf_without_config"
+expect_failure 3 "--model-config" info "$LAYOUTS/open_clip" --model-config "$TMP/a_file"
+head -c 5 "$LAYOUTS/state_dict.safetensors" >"$TMP/short.safetensors"
+expect_failure 3 "truncated safetensors file" explain --model "$TMP/short.safetensors" \
+  "$TMP/good.png" "a dog"
 
 # Prompts.
 expect_failure 2 'prompt ""' "${explain[@]}" "$TMP/good.png" "a dog" ""

@@ -1,4 +1,6 @@
-# `clipxai tokenize`: the model's vocabulary and context; OpenAI's vocabulary on the shared cases.
+# `clipxai tokenize`: the model's vocabulary and context; OpenAI's vocabulary on the shared cases,
+# as its .txt.gz merge list and as the vocab.json + merges.txt transformers' CLIPTokenizer reads
+# (made from the same list by scripts/write_checkpoint_layouts.py), both giving the reference ids.
 set -eu
 BIN=$1
 SRC=$2
@@ -37,18 +39,21 @@ if [ ! -f "$SHARED/tokenizer_cases.json" ] || [ ! -f "$SHARED/bpe_simple_vocab_1
   echo "tokenize: OpenAI cases skipped ($SHARED absent)"
   exit 0
 fi
-"$PY" - "$BIN" "$SHARED" <<'PYEOF'
+"$PY" "$SRC/scripts/write_checkpoint_layouts.py" --vocab-from "$SHARED/bpe_simple_vocab_16e6.txt.gz" \
+  --out "$TMP/hf_vocabulary"
+"$PY" - "$BIN" "$SHARED" "$TMP/hf_vocabulary" <<'PYEOF'
 import json, subprocess, sys
-binary, shared = sys.argv[1:]
+binary, shared, hf_vocabulary = sys.argv[1:]
 cases = json.load(open(f"{shared}/tokenizer_cases.json"))["cases"]
-run = subprocess.run([binary, "tokenize", "--vocab", f"{shared}/bpe_simple_vocab_16e6.txt.gz",
-                      "--json", "--"] + [c["text"] for c in cases],
-                     capture_output=True, text=True, check=True)
-results = json.loads(run.stdout)
-assert len(results) == len(cases)
-wrong = [c["text"] for c, r in zip(cases, results)
-         if r["ids"] != c["tokens77"] or r["truncated"] == c["fits_in_context"]]
-assert not wrong, f"{len(wrong)} of {len(cases)} differ, e.g. {wrong[:3]}"
-print(f"tokenize: {len(cases)} OpenAI cases match")
+for vocabulary in (f"{shared}/bpe_simple_vocab_16e6.txt.gz", f"{hf_vocabulary}/vocab.json",
+                   hf_vocabulary):
+    run = subprocess.run([binary, "tokenize", "--vocab", vocabulary, "--json", "--"] +
+                         [c["text"] for c in cases], capture_output=True, text=True, check=True)
+    results = json.loads(run.stdout)
+    assert len(results) == len(cases)
+    wrong = [c["text"] for c, r in zip(cases, results)
+             if r["ids"] != c["tokens77"] or r["truncated"] == c["fits_in_context"]]
+    assert not wrong, f"{vocabulary}: {len(wrong)} of {len(cases)} differ, e.g. {wrong[:3]}"
+    print(f"tokenize: {len(cases)} OpenAI cases match with {vocabulary}")
 PYEOF
 echo "tokenize: ok"

@@ -1,0 +1,664 @@
+#include "tensor_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <variant>
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "clipxai/error.h"
+
+namespace clipxai {
+namespace {
+
+// The safetensors specification's bound on the header, which keeps a hostile length from
+// becoming a giant allocation.
+constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
+// No CLIP weight comes near this many elements; a larger product is a corrupt shape.
+constexpr uint64_t kMaxElements = uint64_t{1} << 40;
+
+struct SafetensorsDtype {
+  const char* name;
+  size_t item_size;
+  std::optional<torch::ScalarType> scalar_type;  // nullopt: valid, but LibTorch cannot hold it
+};
+
+// Every dtype of the safetensors specification.
+const SafetensorsDtype kSafetensorsDtypes[] = {
+    {"F64", 8, torch::kDouble},    {"F32", 4, torch::kFloat},    {"F16", 2, torch::kHalf},
+    {"BF16", 2, torch::kBFloat16}, {"I64", 8, torch::kLong},     {"I32", 4, torch::kInt},
+    {"I16", 2, torch::kShort},     {"I8", 1, torch::kChar},      {"U8", 1, torch::kByte},
+    {"BOOL", 1, torch::kBool},     {"U64", 8, std::nullopt},     {"U32", 4, std::nullopt},
+    {"U16", 2, std::nullopt},      {"F8_E5M2", 1, std::nullopt}, {"F8_E4M3", 1, std::nullopt},
+};
+
+std::optional<std::string> first_bytes(const std::string& path, size_t count, std::string* why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *why = "cannot be opened for reading";
+    return std::nullopt;
+  }
+  std::string head(count, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(count));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+
+uint64_t little_endian_u64(const char* bytes) {
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = value << 8 | static_cast<unsigned char>(bytes[i]);
+  return value;
+}
+
+// A read-only memory map of a whole file, unmapped when it goes.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw model_error(path + ": cannot be opened (" + std::strerror(errno) + ")");
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+      ::close(fd);
+      throw model_error(path + ": cannot be read (" + std::strerror(errno) + ")");
+    }
+    size_ = static_cast<uint64_t>(info.st_size);
+    if (size_ > 0) {
+      void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (data == MAP_FAILED) {
+        ::close(fd);
+        throw model_error(path + ": cannot be mapped (" + std::strerror(errno) + ")");
+      }
+      data_ = static_cast<const char*>(data);
+    }
+    ::close(fd);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+
+  const char* data() const { return data_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  const char* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+struct SafetensorsEntry {
+  std::string name;
+  const SafetensorsDtype* dtype = nullptr;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+const SafetensorsDtype* find_dtype(const std::string& name) {
+  for (const SafetensorsDtype& dtype : kSafetensorsDtypes) {
+    if (name == dtype.name) return &dtype;
+  }
+  return nullptr;
+}
+
+SafetensorsEntry parse_entry(const std::string& path, const std::string& name,
+                             const nlohmann::json& value, uint64_t data_size) {
+  const std::string where = path + ": entry \"" + name + "\"";
+  if (!value.is_object()) throw model_error(where + " is not an object");
+  SafetensorsEntry entry;
+  entry.name = name;
+  const auto dtype = value.find("dtype");
+  if (dtype == value.end() || !dtype->is_string()) throw model_error(where + " has no dtype");
+  entry.dtype = find_dtype(dtype->get<std::string>());
+  if (entry.dtype == nullptr) {
+    throw model_error(where + " has the unknown dtype " + dtype->dump() +
+                      " (expected F32, F16, BF16 or another safetensors dtype)");
+  }
+  if (!entry.dtype->scalar_type) {
+    throw model_error(where + " has dtype " + entry.dtype->name +
+                      ", which clipxai cannot read (weights are F32, F16 or BF16)");
+  }
+  const auto shape = value.find("shape");
+  if (shape == value.end() || !shape->is_array()) throw model_error(where + " has no shape");
+  uint64_t elements = 1;
+  for (const auto& size : *shape) {
+    if (!size.is_number_unsigned() || size.get<uint64_t>() > kMaxElements) {
+      throw model_error(where + " has the shape " + shape->dump() +
+                        " (expected non-negative sizes)");
+    }
+    const uint64_t dimension = size.get<uint64_t>();
+    elements = dimension == 0 ? 0 : elements;
+    if (dimension != 0 && elements > kMaxElements / dimension) {
+      throw model_error(where + " has the shape " + shape->dump() + ", too many elements");
+    }
+    elements *= dimension;
+    entry.shape.push_back(static_cast<int64_t>(dimension));
+  }
+  const auto offsets = value.find("data_offsets");
+  if (offsets == value.end() || !offsets->is_array() || offsets->size() != 2 ||
+      !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned()) {
+    throw model_error(where + " has no data_offsets [begin, end]");
+  }
+  entry.begin = (*offsets)[0].get<uint64_t>();
+  entry.end = (*offsets)[1].get<uint64_t>();
+  if (entry.begin > entry.end || entry.end > data_size) {
+    throw model_error(where + " has data_offsets " + offsets->dump() + " outside the " +
+                      std::to_string(data_size) + " bytes of data (the file is truncated or " +
+                      "damaged)");
+  }
+  if (entry.end - entry.begin != elements * entry.dtype->item_size) {
+    throw model_error(where + " has data_offsets " + offsets->dump() + " holding " +
+                      std::to_string(entry.end - entry.begin) + " bytes, but its shape " +
+                      shape->dump() + " of " + entry.dtype->name + " needs " +
+                      std::to_string(elements * entry.dtype->item_size));
+  }
+  return entry;
+}
+
+// ---- torch.save: a restricted unpickler ----------------------------------------------------
+
+// The values a state dict's pickle builds. A Global is only ever one of the callables below.
+struct PickleValue;
+using PickleRef = std::shared_ptr<PickleValue>;
+struct PickleStorage {
+  torch::ScalarType type;
+  std::string key;
+  int64_t elements = 0;
+};
+struct PickleValue {
+  using Items = std::vector<PickleRef>;
+  struct Tuple {
+    Items items;
+  };
+  struct List {
+    Items items;
+  };
+  struct Dict {
+    std::vector<std::pair<PickleRef, PickleRef>> items;
+  };
+  struct Global {
+    std::string name;  // "module.name"
+  };
+  std::variant<std::monostate, bool, int64_t, double, std::string, Tuple, List, Dict, Global,
+               PickleStorage, torch::Tensor>
+      value;
+};
+
+// The storage classes torch.save names, and the tensor types they hold.
+const std::map<std::string, torch::ScalarType> kStorageTypes = {
+    {"torch.FloatStorage", torch::kFloat},       {"torch.HalfStorage", torch::kHalf},
+    {"torch.BFloat16Storage", torch::kBFloat16}, {"torch.DoubleStorage", torch::kDouble},
+    {"torch.LongStorage", torch::kLong},         {"torch.IntStorage", torch::kInt},
+    {"torch.ShortStorage", torch::kShort},       {"torch.CharStorage", torch::kChar},
+    {"torch.ByteStorage", torch::kByte},         {"torch.BoolStorage", torch::kBool},
+};
+const char* const kCallables[] = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+                                  "torch._utils._rebuild_parameter"};
+
+class StateDictUnpickler {
+ public:
+  StateDictUnpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& archive,
+                     const std::string& pickle, uint64_t file_size)
+      : path_(path), archive_(archive), data_(pickle), file_size_(file_size) {}
+
+  PickleRef run() {
+    while (true) {
+      const unsigned char op = byte();
+      switch (op) {
+        case 0x80:
+          byte();
+          break;  // PROTO
+        case 0x95:
+          bytes(8);
+          break;  // FRAME
+        case '(':
+          marks_.push_back(stack_.size());
+          break;  // MARK
+        case '.':
+          return pop();  // STOP
+        case 'N':
+          push({});
+          break;
+        case 0x88:
+          push(true);
+          break;  // NEWTRUE
+        case 0x89:
+          push(false);
+          break;  // NEWFALSE
+        case 'K':
+          push(static_cast<int64_t>(byte()));
+          break;  // BININT1
+        case 'M':
+          push(static_cast<int64_t>(unsigned_int(2)));
+          break;  // BININT2
+        case 'J':
+          push(static_cast<int64_t>(static_cast<int32_t>(unsigned_int(4))));
+          break;
+        case 0x8a:
+          push(long1());
+          break;  // LONG1
+        case 'G':
+          push(binary_float());
+          break;  // BINFLOAT
+        case 'X':
+          push(std::string(bytes(unsigned_int(4))));
+          break;  // BINUNICODE
+        case 0x8c:
+          push(std::string(bytes(byte())));
+          break;  // SHORT_BINUNICODE
+        case 'U':
+          push(std::string(bytes(byte())));
+          break;  // SHORT_BINSTRING
+        case 'T':
+          push(std::string(bytes(unsigned_int(4))));
+          break;  // BINSTRING
+        case ')':
+          push(PickleValue::Tuple{});
+          break;  // EMPTY_TUPLE
+        case 0x85:
+          push_tuple(1);
+          break;  // TUPLE1
+        case 0x86:
+          push_tuple(2);
+          break;  // TUPLE2
+        case 0x87:
+          push_tuple(3);
+          break;  // TUPLE3
+        case 't':
+          push(PickleValue::Tuple{pop_to_mark()});
+          break;  // TUPLE
+        case ']':
+          push(PickleValue::List{});
+          break;  // EMPTY_LIST
+        case 'a':
+          append({pop()});
+          break;  // APPEND
+        case 'e':
+          append(pop_to_mark());
+          break;  // APPENDS
+        case '}':
+          push(PickleValue::Dict{});
+          break;  // EMPTY_DICT
+        case 's':
+          set_items(pop_n(2));
+          break;  // SETITEM
+        case 'u':
+          set_items(pop_to_mark());
+          break;  // SETITEMS
+        case 'q':
+          memo(byte());
+          break;  // BINPUT
+        case 'r':
+          memo(unsigned_int(4));
+          break;  // LONG_BINPUT
+        case 0x94:
+          memo(memo_.size());
+          break;  // MEMOIZE
+        case 'h':
+          push_memo(byte());
+          break;  // BINGET
+        case 'j':
+          push_memo(unsigned_int(4));
+          break;  // LONG_BINGET
+        case 'c':
+          global();
+          break;  // GLOBAL
+        case 'Q':
+          persistent_load();
+          break;  // BINPERSID
+        case 'R':
+          reduce();
+          break;  // REDUCE
+        case 'b':
+          pop();
+          break;  // BUILD: a state dict's _metadata, which nothing needs
+        default:
+          fail("uses the pickle operation 0x" + hex(op) + ", which a state dict does not");
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw model_error(path_ + ": data.pkl " + what + " (at byte " + std::to_string(position_) +
+                      ")");
+  }
+
+  static std::string hex(unsigned char value) {
+    const char* digits = "0123456789abcdef";
+    return {digits[value >> 4], digits[value & 15]};
+  }
+
+  std::string_view bytes(uint64_t count) {
+    if (count > data_.size() - position_) fail("is cut short");
+    const std::string_view result(data_.data() + position_, count);
+    position_ += count;
+    return result;
+  }
+  unsigned char byte() { return static_cast<unsigned char>(bytes(1)[0]); }
+  uint64_t unsigned_int(int size) {
+    const std::string_view raw = bytes(size);
+    uint64_t value = 0;
+    for (int i = size - 1; i >= 0; --i) value = value << 8 | static_cast<unsigned char>(raw[i]);
+    return value;
+  }
+  int64_t long1() {
+    const std::string_view raw = bytes(byte());
+    if (raw.size() > 8) fail("holds an integer wider than 64 bits");
+    uint64_t value = 0;
+    for (size_t i = raw.size(); i-- > 0;) value = value << 8 | static_cast<unsigned char>(raw[i]);
+    if (!raw.empty() && raw.size() < 8 && (static_cast<unsigned char>(raw.back()) & 0x80) != 0) {
+      value |= ~uint64_t{0} << (8 * raw.size());  // sign-extend
+    }
+    return static_cast<int64_t>(value);
+  }
+  double binary_float() {
+    const std::string_view raw = bytes(8);
+    uint64_t bits = 0;
+    for (char c : raw) bits = bits << 8 | static_cast<unsigned char>(c);  // big-endian
+    double value = 0;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+  }
+
+  template <typename T>
+  void push(T value) {
+    stack_.push_back(std::make_shared<PickleValue>(PickleValue{std::move(value)}));
+  }
+  void push(std::monostate) { stack_.push_back(std::make_shared<PickleValue>()); }
+  PickleRef pop() {
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) {
+      fail("pops an empty stack");
+    }
+    PickleRef top = std::move(stack_.back());
+    stack_.pop_back();
+    return top;
+  }
+  PickleValue::Items pop_n(size_t count) {
+    PickleValue::Items items(count);
+    for (size_t i = count; i-- > 0;) items[i] = pop();
+    return items;
+  }
+  PickleValue::Items pop_to_mark() {
+    if (marks_.empty()) fail("closes a MARK that was never opened");
+    const size_t mark = marks_.back();
+    marks_.pop_back();
+    PickleValue::Items items(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
+    stack_.resize(mark);
+    return items;
+  }
+  void push_tuple(size_t count) { push(PickleValue::Tuple{pop_n(count)}); }
+
+  PickleRef& top() {
+    if (stack_.empty()) fail("works on an empty stack");
+    return stack_.back();
+  }
+  void append(PickleValue::Items items) {
+    auto* list = std::get_if<PickleValue::List>(&top()->value);
+    if (list == nullptr) fail("appends to something that is not a list");
+    for (auto& item : items) list->items.push_back(std::move(item));
+  }
+  void set_items(PickleValue::Items items) {
+    auto* dict = std::get_if<PickleValue::Dict>(&top()->value);
+    if (dict == nullptr || items.size() % 2 != 0) fail("sets items of something not a dict");
+    for (size_t i = 0; i < items.size(); i += 2) dict->items.emplace_back(items[i], items[i + 1]);
+  }
+  void memo(uint64_t index) {
+    if (index > memo_.size() + 1'000'000) fail("memoises at an implausible index");
+    if (index >= memo_.size()) memo_.resize(index + 1);
+    memo_[index] = top();
+  }
+  void push_memo(uint64_t index) {
+    if (index >= memo_.size() || !memo_[index]) fail("recalls a value it never stored");
+    stack_.push_back(memo_[index]);
+  }
+
+  void global() {
+    const auto line = [&] {
+      const size_t end = data_.find('\n', position_);
+      if (end == std::string::npos) fail("is cut short");
+      const size_t length = end - position_;
+      return std::string(bytes(length + 1).substr(0, length));
+    };
+    const std::string module = line();
+    const std::string name = module + "." + line();
+    const bool known =
+        kStorageTypes.count(name) > 0 ||
+        std::find(std::begin(kCallables), std::end(kCallables), name) != std::end(kCallables);
+    if (!known) fail("names " + name + ", which a state dict of tensors does not hold");
+    push(PickleValue::Global{name});
+  }
+
+  template <typename T>
+  const T& as(const PickleRef& value, const char* what) const {
+    const T* typed = std::get_if<T>(&value->value);
+    if (typed == nullptr) fail(std::string("has a malformed ") + what);
+    return *typed;
+  }
+
+  void persistent_load() {
+    const auto& id = as<PickleValue::Tuple>(pop(), "storage reference").items;
+    if (id.size() != 5 || as<std::string>(id[0], "storage reference") != "storage") {
+      fail("refers to something other than a storage");
+    }
+    const std::string& type_name = as<PickleValue::Global>(id[1], "storage type").name;
+    const auto type = kStorageTypes.find(type_name);
+    if (type == kStorageTypes.end()) fail("refers to a storage of type " + type_name);
+    const int64_t elements = as<int64_t>(id[4], "storage size");
+    if (elements < 0) fail("refers to a storage of negative size");
+    push(PickleStorage{type->second, as<std::string>(id[2], "storage key"), elements});
+  }
+
+  // A storage's record as a flat tensor, read once however many tensors share it.
+  torch::Tensor storage_tensor(const PickleStorage& storage) {
+    const auto cached = storages_.find(storage.key);
+    if (cached != storages_.end()) return cached->second;
+    const std::string record = "data/" + storage.key;
+    if (!archive_.hasRecord(record)) fail("refers to the missing record " + record);
+    const uint64_t item = c10::elementSize(storage.type);
+    if (static_cast<uint64_t>(storage.elements) > file_size_ / item)
+      fail("has an implausible storage size");
+    auto [bytes, size] = archive_.getRecord(record);
+    if (static_cast<uint64_t>(storage.elements) > size / item) {
+      fail("gives record " + record + " " + std::to_string(storage.elements) +
+           " elements, but it holds " + std::to_string(size) + " bytes");
+    }
+    torch::Tensor flat = torch::empty({storage.elements}, torch::dtype(storage.type));
+    std::memcpy(flat.data_ptr(), bytes.get(), static_cast<size_t>(storage.elements) * item);
+    storages_.emplace(storage.key, flat);
+    return flat;
+  }
+
+  std::vector<int64_t> integers(const PickleRef& value, const char* what) const {
+    std::vector<int64_t> result;
+    for (const auto& item : as<PickleValue::Tuple>(value, what).items) {
+      result.push_back(as<int64_t>(item, what));
+    }
+    return result;
+  }
+
+  torch::Tensor rebuild_tensor(const PickleValue::Items& args) {
+    if (args.size() < 4) fail("rebuilds a tensor from too few arguments");
+    const torch::Tensor flat = storage_tensor(as<PickleStorage>(args[0], "tensor storage"));
+    const int64_t offset = as<int64_t>(args[1], "tensor offset");
+    const std::vector<int64_t> size = integers(args[2], "tensor size");
+    const std::vector<int64_t> stride = integers(args[3], "tensor stride");
+    if (size.size() != stride.size() || offset < 0) fail("has a malformed tensor layout");
+    // The last element the view reaches must lie inside the storage.
+    int64_t last = offset;
+    bool empty = false;
+    for (size_t i = 0; i < size.size(); ++i) {
+      if (size[i] < 0 || stride[i] < 0 || size[i] > int64_t{1} << 40 ||
+          stride[i] > int64_t{1} << 40) {
+        fail("has a malformed tensor layout");
+      }
+      empty = empty || size[i] == 0;
+      last += (size[i] > 0 ? size[i] - 1 : 0) * stride[i];
+    }
+    if (!empty && last >= flat.numel()) fail("has a tensor reaching past its storage");
+    if (empty) return torch::empty(size, torch::kFloat);
+    return flat.as_strided(size, stride, offset).to(torch::kFloat).contiguous().clone();
+  }
+
+  void reduce() {
+    const PickleValue::Items args = as<PickleValue::Tuple>(pop(), "call's arguments").items;
+    const std::string& callable = as<PickleValue::Global>(pop(), "call").name;
+    if (callable == "collections.OrderedDict") {
+      push(PickleValue::Dict{});
+    } else if (callable == "torch._utils._rebuild_tensor_v2") {
+      push(rebuild_tensor(args));
+    } else if (callable == "torch._utils._rebuild_parameter" && !args.empty()) {
+      push(as<torch::Tensor>(args[0], "parameter"));
+    } else {
+      fail("calls " + callable + " in a way a state dict does not");
+    }
+  }
+
+  const std::string& path_;
+  caffe2::serialize::PyTorchStreamReader& archive_;
+  const std::string& data_;
+  const uint64_t file_size_;  // no storage can hold more bytes than the file
+  size_t position_ = 0;
+  std::vector<PickleRef> stack_;
+  std::vector<size_t> marks_;
+  std::vector<PickleRef> memo_;
+  std::map<std::string, torch::Tensor> storages_;
+};
+
+// The tensors of a pickled dict; a training checkpoint's {"state_dict": {...}} is unwrapped and
+// the "module." prefix of a DataParallel model dropped, as open_clip's own loader does.
+NamedTensors tensors_of(const std::string& path, const PickleRef& root) {
+  const auto* dict = std::get_if<PickleValue::Dict>(&root->value);
+  if (dict == nullptr) throw model_error(path + ": holds no dict of tensors (not a state dict)");
+  for (const auto& [key, value] : dict->items) {
+    const auto* name = std::get_if<std::string>(&key->value);
+    if (name != nullptr && *name == "state_dict" &&
+        std::holds_alternative<PickleValue::Dict>(value->value)) {
+      return tensors_of(path, value);
+    }
+  }
+  NamedTensors tensors;
+  for (const auto& [key, value] : dict->items) {
+    const auto* name = std::get_if<std::string>(&key->value);
+    const auto* tensor = std::get_if<torch::Tensor>(&value->value);
+    if (name == nullptr || tensor == nullptr) continue;
+    const bool wrapped = name->rfind("module.", 0) == 0;
+    tensors[wrapped ? name->substr(7) : *name] = *tensor;
+  }
+  return tensors;
+}
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+std::optional<TensorFileKind> sniff_tensor_file(const std::string& path, std::string* why) {
+  const std::optional<std::string> head = first_bytes(path, 9, why);
+  if (!head) return std::nullopt;
+  if (head->size() >= 4 && head->compare(0, 4, "PK\x03\x04", 4) == 0) {
+    return TensorFileKind::TorchSave;
+  }
+  // A file named .safetensors is read as one, so that a damaged one is told what is wrong.
+  if ((head->size() == 9 && (*head)[8] == '{') ||
+      std::filesystem::path(path).extension() == ".safetensors") {
+    return TensorFileKind::Safetensors;
+  }
+  if (!head->empty() && static_cast<unsigned char>((*head)[0]) == 0x80) {
+    *why =
+        "a pickle: a legacy torch.save file (PyTorch before 1.6), which clipxai does not read; "
+        "load and save it again with a newer PyTorch, or as safetensors";
+    return std::nullopt;
+  }
+  *why = "neither a safetensors file (an 8-byte header length, then '{') nor a zip file";
+  return std::nullopt;
+}
+
+NamedTensors read_tensor_file(const std::string& path) {
+  std::string why;
+  const std::optional<TensorFileKind> kind = sniff_tensor_file(path, &why);
+  if (!kind) throw model_error(path + ": " + why);
+  return *kind == TensorFileKind::Safetensors ? read_safetensors(path) : read_torch_save(path);
+}
+
+NamedTensors read_safetensors(const std::string& path) {
+  const MappedFile file(path);
+  if (file.size() < 8) {
+    throw model_error(path + ": truncated safetensors file (" + std::to_string(file.size()) +
+                      " bytes; it starts with an 8-byte header length)");
+  }
+  const uint64_t header_size = little_endian_u64(file.data());
+  if (header_size > file.size() - 8) {
+    throw model_error(path + ": safetensors header length " + std::to_string(header_size) +
+                      " runs past the end of the file (" + std::to_string(file.size()) +
+                      " bytes): truncated or not a safetensors file");
+  }
+  if (header_size > kMaxSafetensorsHeader) {
+    throw model_error(path + ": safetensors header length " + std::to_string(header_size) +
+                      " is over the format's limit of " + std::to_string(kMaxSafetensorsHeader));
+  }
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(file.data() + 8, file.data() + 8 + header_size);
+  } catch (const nlohmann::json::exception& e) {
+    throw model_error(path + ": safetensors header is not valid JSON (" + first_line(e.what()) +
+                      ")");
+  }
+  if (!header.is_object()) throw model_error(path + ": safetensors header is not a JSON object");
+  const uint64_t data_size = file.size() - 8 - header_size;
+  std::vector<SafetensorsEntry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name == "__metadata__") continue;
+    entries.push_back(parse_entry(path, name, value, data_size));
+  }
+  std::vector<const SafetensorsEntry*> by_offset;
+  for (const auto& entry : entries) by_offset.push_back(&entry);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const auto* a, const auto* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    if (by_offset[i]->begin < by_offset[i - 1]->end) {
+      throw model_error(path + ": entries \"" + by_offset[i - 1]->name + "\" and \"" +
+                        by_offset[i]->name + "\" overlap in the data");
+    }
+  }
+  const char* data = file.data() + 8 + header_size;
+  NamedTensors tensors;
+  for (const auto& entry : entries) {
+    // from_blob only views the mapping; the copy to fp32 owns its memory before the unmap.
+    const torch::Tensor view = torch::from_blob(const_cast<char*>(data + entry.begin), entry.shape,
+                                                torch::dtype(*entry.dtype->scalar_type));
+    tensors[entry.name] = view.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+  }
+  return tensors;
+}
+
+NamedTensors read_torch_save(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader archive(path);
+    if (!archive.hasRecord("data.pkl")) {
+      throw model_error(path + ": a zip file without data.pkl: not a torch.save file");
+    }
+    auto [pickle_data, pickle_size] = archive.getRecord("data.pkl");
+    const std::string pickle(static_cast<const char*>(pickle_data.get()), pickle_size);
+    std::error_code error;
+    const uint64_t file_size = std::filesystem::file_size(path, error);
+    StateDictUnpickler unpickler(path, archive, pickle, error ? 0 : file_size);
+    return tensors_of(path, unpickler.run());
+  } catch (const c10::Error& e) {
+    throw model_error(path + ": not a readable torch.save zip file (" +
+                      first_line(e.what_without_backtrace()) + ")");
+  }
+}
+
+}  // namespace clipxai
