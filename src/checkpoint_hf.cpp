@@ -178,21 +178,6 @@ NamedTensors read_weights(const std::string& path, std::string* weights_file) {
                     "model.safetensors.index.json, pytorch_model.bin or its .index.json)");
 }
 
-// Number of blocks named under `prefix`: one more than the highest index.
-int count_layers(const NamedTensors& tensors, const std::string& prefix) {
-  int count = 0;
-  for (const auto& [name, tensor] : tensors) {
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string index =
-        name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size());
-    if (!index.empty() && index.size() < 7 &&
-        index.find_first_not_of("0123456789") == std::string::npos) {
-      count = std::max(count, std::stoi(index) + 1);
-    }
-  }
-  return count;
-}
-
 void require(const std::string& path, const std::string& weights_file, const NamedTensors& tensors,
              const std::string& name) {
   if (tensors.count(name) == 0) {
@@ -290,7 +275,7 @@ Checkpoint read(const std::string& path, const LoadOptions& options) {
   const TowerDefaults* defaults[2] = {&kVisionDefaults, &kTextDefaults};
   int layers[2];
   for (int t = 0; t < 2; ++t) {
-    layers[t] = count_layers(tensors, kTowers[t].hf_prefix);
+    layers[t] = count_blocks(tensors, kTowers[t].hf_prefix);
     const int64_t stated = tower_configs[t]->positive("num_hidden_layers", defaults[t]->layers);
     if (stated != layers[t]) {
       tower_configs[t]->fail("num_hidden_layers",

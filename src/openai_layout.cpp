@@ -42,7 +42,8 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Number of blocks under `prefix` ("...resblocks."): one more than the highest index named.
+}  // namespace
+
 int count_blocks(const NamedTensors& weights, const std::string& prefix) {
   int count = 0;
   for (const auto& [name, tensor] : weights) {
@@ -55,6 +56,8 @@ int count_blocks(const NamedTensors& weights, const std::string& prefix) {
   }
   return count;
 }
+
+namespace {
 
 // Other CLIP-like architectures whose checkpoints share OpenAI's names, each recognised by a
 // tensor only it has.

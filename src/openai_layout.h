@@ -51,6 +51,10 @@ struct StatedFacts {
 void apply_config_json(const std::string& path, const std::string& file, const std::string& text,
                        StatedFacts& facts);
 
+// Number of blocks named under `prefix` ("visual.transformer.resblocks."): one more than the
+// highest index after it.
+int count_blocks(const NamedTensors& tensors, const std::string& prefix);
+
 // Applies LoadOptions::model_config (the file's text, named by its path) over `facts`, if given.
 void apply_model_config(const std::string& path, const LoadOptions& options, StatedFacts& facts);
 

@@ -17,6 +17,7 @@
 
 #include "clipxai/error.h"
 #include "clipxai/model.h"
+#include "test_files.h"
 
 namespace clipxai {
 namespace {
@@ -25,16 +26,8 @@ namespace fs = std::filesystem;
 
 const fs::path kLayouts = fs::path(CLIPXAI_TEST_DATA) / "layouts";
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using testing::read_bytes;
+using testing::write_bytes;
 
 // A safetensors file split into its header (as JSON) and its data, to be put back together
 // changed.

@@ -10,11 +10,13 @@
 
 #include "clipxai/error.h"
 #include "model_reference.h"
+#include "test_files.h"
 
 namespace clipxai {
 namespace {
 
 using testing::model_data;
+using testing::read_bytes;
 using testing::Reference;
 using testing::relative_error;
 using testing::to_tensor;
@@ -120,11 +122,6 @@ class ScratchFile {
  private:
   std::filesystem::path path_;
 };
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 struct BadModelCase {
   std::string name;

@@ -13,6 +13,7 @@
 
 #include "clipxai/environment.h"
 #include "clipxai/error.h"
+#include "test_files.h"
 
 namespace clipxai {
 namespace {
@@ -24,17 +25,8 @@ const fs::path kOpenAIVocab = kSharedClip / "bpe_simple_vocab_16e6.txt.gz";
 constexpr int64_t kSot = 49406;
 constexpr int64_t kEot = 49407;
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << file.rdbuf();
-  return bytes.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using testing::read_bytes;
+using testing::write_bytes;
 
 std::string gzip(const std::string& text) {
   z_stream stream{};
