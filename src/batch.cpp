@@ -13,6 +13,7 @@
 
 #include "clipxai/check.h"
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 #include "text_cleanup.h"
 
 namespace clipxai {
@@ -98,8 +99,7 @@ std::string trim(const std::string& text) {
 // Lines of a text file with their 1-based numbers, trimmed, blank ones dropped.
 std::vector<std::pair<size_t, std::string>> read_nonblank_lines(const std::string& path,
                                                                 const std::string& what) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file || fs::is_directory(path)) throw input_error(path + ": cannot read the " + what);
+  std::istringstream file(read_input_file(path, what));
   std::vector<std::pair<size_t, std::string>> lines;
   std::string line;
   for (size_t number = 1; std::getline(file, line); ++number) {
@@ -107,7 +107,6 @@ std::vector<std::pair<size_t, std::string>> read_nonblank_lines(const std::strin
     line = trim(line);
     if (!line.empty()) lines.emplace_back(number, line);
   }
-  if (file.bad()) throw input_error(path + ": cannot read the " + what);
   return lines;
 }
 

@@ -11,6 +11,7 @@
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 #include "clipxai/output.h"
 #include "clipxai/results_log.h"
 
@@ -23,12 +24,7 @@ namespace {
 constexpr double kTopFraction = 0.2;
 
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw input_error("cannot read " + path.string() + ": no such file or not readable");
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) throw input_error("cannot read " + path.string());
-  return contents.str();
+  return read_input_file(path.string(), "run document");
 }
 
 json parse_json(const std::string& text, const std::string& where) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 
 namespace clipxai {
 
@@ -22,6 +23,10 @@ const std::vector<CheckpointFormat>& checkpoint_formats() {
 Checkpoint read_checkpoint(const std::string& path, const LoadOptions& options) {
   std::error_code error;
   if (!std::filesystem::exists(path, error)) throw model_error(path + ": no such file or folder");
+  if (const auto problem = input_file_problem(path);
+      problem && !std::filesystem::is_directory(path, error)) {
+    throw model_error(path + ": " + *problem);
+  }
   std::string reasons;
   for (const CheckpointFormat& format : checkpoint_formats()) {
     const std::optional<std::string> rejected = format.rejects(path);

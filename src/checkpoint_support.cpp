@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 
 namespace clipxai {
 
@@ -12,11 +13,12 @@ std::optional<std::string> read_optional_file(const std::string& path,
                                               const std::filesystem::path& file) {
   std::error_code error;
   if (!std::filesystem::exists(file, error)) return std::nullopt;
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) throw model_error(path + ": " + file.string() + " cannot be read");
-  return text.str();
+  try {
+    return read_input_file(file.string(), "configuration", kMaxTextInputBytes,
+                           ErrorCategory::Model);
+  } catch (const Error& e) {
+    throw model_error(path + ": " + e.what());
+  }
 }
 
 std::optional<VocabularyFiles> folder_vocabulary(const std::string& path,

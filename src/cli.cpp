@@ -106,6 +106,16 @@ void add_crop_option(CLI::App& command, CropMode& crop) {
       ->type_name("MODE");
 }
 
+void add_max_pixels_option(CLI::App& command, int64_t& max_pixels) {
+  command
+      .add_option("--max-pixels", max_pixels,
+                  "Refuse images of more pixels (width x height, read from the file's header "
+                  "before decoding)")
+      ->capture_default_str()
+      ->type_name("N")
+      ->check(CLI::PositiveNumber.description(""));
+}
+
 void add_runtime_options(CLI::App& command, int& threads, std::string& device) {
   command.add_option("--threads", threads, "CPU threads (0 = all cores)")
       ->capture_default_str()

@@ -58,6 +58,7 @@ Examples:
                    "--deletion-insertion)")
       ->type_name("PATH");
   add_crop_option(*command, options.crop);
+  add_max_pixels_option(*command, options.max_pixels);
   command
       ->add_option("--json", options.json_path,
                    "Also write the report as JSON to this file ('-' = standard output)")
@@ -133,6 +134,7 @@ int run_eval_command(const EvalCommandOptions& options) {
   eval.deletion_insertion = options.deletion_insertion;
   eval.sanity = options.sanity;
   eval.crop = options.crop;
+  eval.max_pixels = options.max_pixels;
   eval.device = device;
   eval.progress = progress_style(options.quiet, isatty(STDERR_FILENO) != 0);
   eval.progress_out = &std::cerr;

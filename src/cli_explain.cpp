@@ -63,6 +63,7 @@ Examples:
       ->type_name("PATH");
   add_method_options(*command, options.job.settings.method, options.method);
   add_crop_option(*command, options.job.settings.crop);
+  add_max_pixels_option(*command, options.job.max_pixels);
   command
       ->add_option("--alpha", options.job.overlay.alpha,
                    "Weight of the heat map in the overlay, 0..1")

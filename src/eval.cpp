@@ -14,6 +14,7 @@
 #include "clipxai/batch_run.h"
 #include "clipxai/engine.h"
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 #include "clipxai/faithfulness.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
@@ -160,8 +161,8 @@ cv::Mat read_mask(const std::string& path, const cv::Size& size) {
 
 // Throws Error(Input) for files that cannot be read and regions without a pixel in the image.
 // `where` locates the entry in the manifest for messages.
-LoadedImage load_entry(const ManifestImage& entry, const std::string& where) {
-  LoadedImage loaded{load_image(entry.image), {}, {}, 0};
+LoadedImage load_entry(const ManifestImage& entry, const std::string& where, int64_t max_pixels) {
+  LoadedImage loaded{load_image(entry.image, max_pixels), {}, {}, 0};
   const cv::Size size(loaded.decoded.width(), loaded.decoded.height());
   std::vector<std::optional<Target>> by_prompt(entry.prompts.size());
   for (size_t o = 0; o < entry.objects.size(); ++o) {
@@ -292,11 +293,7 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
 }
 
 Manifest load_manifest(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file || fs::is_directory(path)) throw input_error(path + ": cannot read the manifest");
-  std::ostringstream text;
-  text << file.rdbuf();
-  return parse_manifest(text.str(), path);
+  return parse_manifest(read_input_file(path, "manifest"), path);
 }
 
 cv::Mat box_region(const std::array<double, 4>& box, int width, int height) {
@@ -445,7 +442,8 @@ EvalReport run_eval(const EvalOptions& options) {
   callbacks.progress = [&](size_t done, size_t failed) { progress.update(done, failed); };
   const std::function<LoadedImage(size_t)> load = [&](size_t index) {
     return load_entry(manifest.images[index],
-                      manifest.path + ": images[" + std::to_string(index) + "]");
+                      manifest.path + ": images[" + std::to_string(index) + "]",
+                      options.max_pixels);
   };
   const std::function<void(size_t, LoadedImage&)> evaluate = [&](size_t index,
                                                                  LoadedImage& loaded) {

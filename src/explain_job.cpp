@@ -190,7 +190,7 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
       pending.size(),
       [&](size_t index) {
         PhaseTimer timer(timings, Phase::Decode);
-        DecodedImage image = load_image(pending[index]->path);
+        DecodedImage image = load_image(pending[index]->path, job.max_pixels);
         PreprocessedImage input = session.preprocess(image);
         return PreparedImage{std::move(image), std::move(input)};
       },

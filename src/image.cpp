@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -12,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 #include "resample.h"
 
 namespace clipxai {
@@ -128,6 +130,100 @@ bool is_truncated(Format format, std::string_view bytes) {
   return false;
 }
 
+std::optional<std::pair<int64_t, int64_t>> jpeg_dimensions(std::string_view bytes) {
+  size_t pos = 2;
+  while (pos + 4 <= bytes.size() && byte_at(bytes, pos) == 0xFF) {
+    while (pos < bytes.size() && byte_at(bytes, pos) == 0xFF) ++pos;  // fill bytes
+    if (pos + 3 > bytes.size()) break;
+    const uint32_t marker = byte_at(bytes, pos++);
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
+    if (marker == 0xD9 || marker == 0xDA) break;  // end of image, or scan data before any frame
+    const size_t length = big_endian(bytes, pos, 2);
+    // Start-of-frame markers: C0-CF but DHT (C4), JPG (C8) and DAC (CC).
+    const bool frame =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame && pos + 7 <= bytes.size()) {
+      return std::pair<int64_t, int64_t>{big_endian(bytes, pos + 5, 2),
+                                         big_endian(bytes, pos + 3, 2)};
+    }
+    if (length < 2) break;
+    pos += length;
+  }
+  return std::nullopt;
+}
+
+// WebP's three bitstreams: lossy (VP8), lossless (VP8L) and extended (VP8X, the canvas size).
+std::optional<std::pair<int64_t, int64_t>> webp_dimensions(std::string_view bytes) {
+  if (bytes.size() < 30) return std::nullopt;
+  const std::string_view chunk = bytes.substr(12, 4);
+  if (chunk == "VP8X") {
+    return std::pair<int64_t, int64_t>{little_endian(bytes, 24, 3) + 1,
+                                       little_endian(bytes, 27, 3) + 1};
+  }
+  if (chunk == "VP8L" && byte_at(bytes, 20) == 0x2F) {
+    const uint32_t bits = little_endian(bytes, 21, 4);
+    return std::pair<int64_t, int64_t>{(bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1};
+  }
+  if (chunk == "VP8 ") {
+    return std::pair<int64_t, int64_t>{little_endian(bytes, 26, 2) & 0x3FFF,
+                                       little_endian(bytes, 28, 2) & 0x3FFF};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::pair<int64_t, int64_t>> bmp_dimensions(std::string_view bytes) {
+  if (bytes.size() < 26) return std::nullopt;
+  if (little_endian(bytes, 14, 4) == 12) {  // BITMAPCOREHEADER: 16-bit sizes
+    return std::pair<int64_t, int64_t>{little_endian(bytes, 18, 2), little_endian(bytes, 20, 2)};
+  }
+  const auto signed_size = [&](size_t pos) {
+    return std::abs(static_cast<int64_t>(static_cast<int32_t>(little_endian(bytes, pos, 4))));
+  };
+  return std::pair<int64_t, int64_t>{signed_size(18), signed_size(22)};  // height < 0: top-down
+}
+
+// The first image file directory's ImageWidth (256) and ImageLength (257), as SHORT or LONG.
+std::optional<std::pair<int64_t, int64_t>> tiff_dimensions(std::string_view bytes) {
+  const bool little = bytes[0] == 'I';
+  const auto read = [&](size_t pos, int size) {
+    return little ? little_endian(bytes, pos, size) : big_endian(bytes, pos, size);
+  };
+  constexpr size_t kEntrySize = 12;
+  if (bytes.size() < 8) return std::nullopt;
+  const size_t directory = read(4, 4);
+  if (directory > bytes.size() - 2) return std::nullopt;
+  const size_t entries = read(directory, 2);
+  int64_t width = -1, height = -1;
+  for (size_t i = 0; i < entries && directory + 2 + (i + 1) * kEntrySize <= bytes.size(); ++i) {
+    const size_t entry = directory + 2 + i * kEntrySize;
+    const uint32_t tag = read(entry, 2);
+    const uint32_t type = read(entry + 2, 2);
+    if ((tag != 256 && tag != 257) || (type != 3 && type != 4)) continue;
+    (tag == 256 ? width : height) = read(entry + 8, type == 3 ? 2 : 4);
+  }
+  if (width < 0 || height < 0) return std::nullopt;
+  return std::pair<int64_t, int64_t>{width, height};
+}
+
+std::optional<std::pair<int64_t, int64_t>> dimensions(Format format, std::string_view bytes) {
+  switch (format) {
+    case Format::Jpeg:
+      return jpeg_dimensions(bytes);
+    case Format::Png:
+      if (bytes.size() < 24 || bytes.substr(12, 4) != "IHDR") return std::nullopt;
+      return std::pair<int64_t, int64_t>{big_endian(bytes, 16, 4), big_endian(bytes, 20, 4)};
+    case Format::WebP:
+      return webp_dimensions(bytes);
+    case Format::Bmp:
+      return bmp_dimensions(bytes);
+    case Format::Tiff:
+      return tiff_dimensions(bytes);
+    case Format::Other:
+      break;
+  }
+  return std::nullopt;
+}
+
 // The payload of a WebP file's EXIF chunk, or nothing.
 std::string_view webp_exif(std::string_view bytes) {
   constexpr size_t kChunkHeaderSize = 8;  // fourcc, little-endian size
@@ -209,9 +305,22 @@ void write_normalised(const cv::Mat& rgb, const PreprocessSpec& spec, int top, i
 
 }  // namespace
 
-DecodedImage decode_image(const std::string& bytes, const std::string& name) {
+std::optional<std::pair<int64_t, int64_t>> header_dimensions(const std::string& bytes) {
+  return dimensions(sniff_format(bytes), bytes);
+}
+
+DecodedImage decode_image(const std::string& bytes, const std::string& name, int64_t max_pixels) {
   if (bytes.empty()) throw input_error("image file '" + name + "' is empty");
   const Format format = sniff_format(bytes);
+  if (const auto size = dimensions(format, bytes)) {
+    const auto [width, height] = *size;
+    if (static_cast<double>(width) * static_cast<double>(height) >
+        static_cast<double>(max_pixels)) {
+      throw input_error("image file '" + name + "' is " + std::to_string(width) + "x" +
+                        std::to_string(height) + " pixels, over the limit of " +
+                        std::to_string(max_pixels) + " (--max-pixels)");
+    }
+  }
   if (is_truncated(format, bytes)) {
     throw input_error("image file '" + name + "' is truncated: its " + format_name(format) +
                       " data ends early");
@@ -240,20 +349,15 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name) {
   return image;
 }
 
-DecodedImage load_image(const std::string& path) {
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (!std::filesystem::exists(status)) {
-    throw input_error("image file '" + path + "' does not exist");
-  }
-  if (std::filesystem::is_directory(status)) {
-    throw input_error("image path '" + path + "' is a directory, expected an image file");
+DecodedImage load_image(const std::string& path, int64_t max_pixels) {
+  if (const auto problem = input_file_problem(path)) {
+    throw input_error("image file '" + path + "' " + *problem + ", expected an image file");
   }
   std::ifstream file(path, std::ios::binary);
   if (!file) throw input_error("image file '" + path + "' cannot be opened for reading");
   const std::string bytes(std::istreambuf_iterator<char>(file), {});
   if (file.bad()) throw input_error("image file '" + path + "' cannot be read");
-  return decode_image(bytes, path);
+  return decode_image(bytes, path, max_pixels);
 }
 
 PreprocessedImage preprocess(const DecodedImage& image, const PreprocessSpec& spec, CropMode mode) {

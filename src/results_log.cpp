@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 #include "clipxai/output.h"
 
 namespace clipxai {
@@ -68,10 +69,9 @@ const LogEntry* latest_of_kind(const ResultsLog& log, const std::string& image, 
 }  // namespace
 
 LogTail read_log_lines(const std::string& path, const std::function<void(const LogLine&)>& visit) {
-  std::error_code error;
-  if (!fs::exists(path, error)) throw input_error(path + ": no such file");
+  if (const auto problem = input_file_problem(path)) throw input_error(path + ": " + *problem);
   std::ifstream file(path, std::ios::binary);
-  if (!file || fs::is_directory(path, error)) throw input_error(path + ": cannot read the file");
+  if (!file) throw input_error(path + ": cannot read the file");
   LogTail tail;
   std::string text;
   for (size_t number = 1; std::getline(file, text); ++number) {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 
 namespace clipxai {
 namespace {
@@ -565,6 +566,10 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 }  // namespace
 
 std::optional<TensorFileKind> sniff_tensor_file(const std::string& path, std::string* why) {
+  if (const auto problem = input_file_problem(path)) {
+    *why = *problem;
+    return std::nullopt;
+  }
   const std::optional<std::string> head = first_bytes(path, 9, why);
   if (!head) return std::nullopt;
   if (head->size() >= 4 && head->compare(0, 4, "PK\x03\x04", 4) == 0) {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clipxai/error.h"
+#include "clipxai/input_file.h"
 #include "text_cleanup.h"
 
 namespace clipxai {
@@ -176,20 +177,10 @@ std::vector<Piece> pre_tokenize(const std::u32string& s) {
   return pieces;
 }
 
-std::string read_vocab_file(const std::string& path, const std::string& described_as) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw model_error("cannot read vocabulary " + described_as + ": " + std::strerror(errno));
-  }
-  std::ostringstream bytes;
-  bytes << file.rdbuf();
-  if (file.bad()) throw model_error("cannot read vocabulary " + described_as);
-  return bytes.str();
-}
-
-bool is_regular_file(const std::string& path) {
-  struct stat info {};
-  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+// `origin`: where the path came from ("--vocab"), or empty.
+std::string read_vocab_file(const std::string& path, const std::string& origin) {
+  return read_input_file(path, origin.empty() ? "vocabulary" : "vocabulary (from " + origin + ")",
+                         kMaxTextInputBytes, ErrorCategory::Model);
 }
 
 std::vector<std::string> glob_directories(const std::string& pattern) {
@@ -416,20 +407,20 @@ std::string clean_text(const std::string& text) {
   return text::encode_utf8(text::clean(text::decode_utf8(text)));
 }
 
-VocabularyFiles read_vocabulary_files(const std::string& path, const std::string& described_as) {
+VocabularyFiles read_vocabulary_files(const std::string& path, const std::string& origin) {
   VocabularyFiles files;
   files.source = path;
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
-    files.vocab_json = read_vocab_file(path + "/vocab.json", path + "/vocab.json");
-    files.merges_txt = read_vocab_file(path + "/merges.txt", path + "/merges.txt");
+    files.vocab_json = read_vocab_file(path + "/vocab.json", origin);
+    files.merges_txt = read_vocab_file(path + "/merges.txt", origin);
     return files;
   }
-  std::string bytes = read_vocab_file(path, described_as);
+  std::string bytes = read_vocab_file(path, origin);
   const size_t first = bytes.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && bytes[first] == '{') {
     const std::string merges = std::filesystem::path(path).replace_filename("merges.txt").string();
-    files.merges_txt = read_vocab_file(merges, merges + " (beside " + path + ")");
+    files.merges_txt = read_vocab_file(merges, origin);
     files.vocab_json = std::move(bytes);
   } else {
     files.gzip_merges = std::move(bytes);
@@ -441,15 +432,11 @@ Tokenizer load_tokenizer(const VocabularySources& sources,
                          const std::optional<VocabularyFiles>& embedded,
                          const std::string& model_path, int vocab_size) {
   if (!sources.explicit_path.empty()) {
-    return Tokenizer(
-        read_vocabulary_files(sources.explicit_path, sources.explicit_path + " (from --vocab)"),
-        vocab_size);
+    return Tokenizer(read_vocabulary_files(sources.explicit_path, "--vocab"), vocab_size);
   }
   if (embedded) return Tokenizer(*embedded, vocab_size);
   if (!sources.environment_path.empty()) {
-    return Tokenizer(read_vocabulary_files(sources.environment_path,
-                                           sources.environment_path + " (from $CLIPXAI_VOCAB)"),
-                     vocab_size);
+    return Tokenizer(read_vocabulary_files(sources.environment_path, "$CLIPXAI_VOCAB"), vocab_size);
   }
   std::vector<std::string> looked = {"--vocab (not given)",
                                      "the model " + model_path + " (no vocabulary with it)",
@@ -460,7 +447,8 @@ Tokenizer load_tokenizer(const VocabularySources& sources,
     for (const std::string& directory : directories) {
       for (const char* package : {"clip", "open_clip"}) {
         const std::string path = directory + "/" + package + "/" + kVocabFileName;
-        if (is_regular_file(path)) return Tokenizer(read_vocabulary_files(path, path), vocab_size);
+        if (!input_file_problem(path))
+          return Tokenizer(read_vocabulary_files(path, ""), vocab_size);
       }
       looked.push_back(directory + "/" + packages);
     }

@@ -401,7 +401,7 @@ const std::string kGoodLine = result_json("a.png", {prompt_json("cat", 30, kRamp
 INSTANTIATE_TEST_SUITE_P(
     Files, BadRunTest,
     ::testing::Values(
-        BadRunCase{"missing_results_jsonl", "", "", "", "results.jsonl: no such file"},
+        BadRunCase{"missing_results_jsonl", "", "", "", "results.jsonl: does not exist"},
         BadRunCase{"torn_last_line", "results.jsonl",
                    kGoodLine + "\n" + kGoodLine + "\n" + kGoodLine.substr(0, 40), "",
                    "results.jsonl line 3: not a complete JSON object"},
@@ -419,7 +419,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadRunCase{"document_result_without_prompts", "doc.json",
                    R"({"results": [{"image": "a.png"}]})", "doc.json",
                    "doc.json: results[0]: a result needs"},
-        BadRunCase{"missing_document", "", "", "absent.json", "absent.json: no such file"}),
+        BadRunCase{"missing_document", "", "", "absent.json",
+                   "absent.json: cannot read the run document: does not exist"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(RunCheck, ExitCodesTableAndJson) {

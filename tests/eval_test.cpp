@@ -137,7 +137,7 @@ TEST(Manifest, UnreadableFileIsAnInputErrorNamingIt) {
     FAIL() << "no error";
   } catch (const Error& error) {
     EXPECT_EQ(error.category(), ErrorCategory::Input);
-    EXPECT_EQ(std::string(error.what()), path + ": cannot read the manifest");
+    EXPECT_EQ(std::string(error.what()), path + ": cannot read the manifest: does not exist");
   }
 }
 

@@ -81,6 +81,7 @@ TEST(DecodeTest, UnusableFilesAreInputErrorsNamingTheFile) {
   const std::vector<BadInput> cases = {
       {kDataDir + "no_such_file.png", "does not exist"},
       {kDataDir, "is a directory"},
+      {"/dev/zero", "is not a regular file"},
       {kDataDir + "empty.png", "is empty"},
       {kDataDir + "truncated.jpg", "is truncated"},
       {kDataDir + "truncated_tail.jpg", "is truncated"},
@@ -103,6 +104,59 @@ TEST(DecodeTest, UnusableFilesAreInputErrorsNamingTheFile) {
       EXPECT_NE(std::string(e.what()).find(bad.expected_message), std::string::npos) << e.what();
     }
   }
+}
+
+std::string encoded(const std::string& extension, int width, int height) {
+  cv::Mat bgr(height, width, CV_8UC3, cv::Scalar(10, 120, 230));
+  std::vector<uint8_t> bytes;
+  EXPECT_TRUE(cv::imencode(extension, bgr, bytes)) << extension;
+  return {bytes.begin(), bytes.end()};
+}
+
+TEST(DecodeTest, ReadsTheSizeFromEveryFormatsHeader) {
+  for (const char* extension : {".png", ".jpg", ".webp", ".bmp", ".tif"}) {
+    SCOPED_TRACE(extension);
+    const auto size = header_dimensions(encoded(extension, 37, 23));
+    ASSERT_TRUE(size.has_value());
+    EXPECT_EQ(*size, (std::pair<int64_t, int64_t>{37, 23}));
+  }
+  EXPECT_FALSE(header_dimensions("not an image at all").has_value());
+}
+
+// Headers that claim a huge image over a tiny file: refused from the header, before decoding
+// (which would need gigabytes).
+TEST(DecodeTest, RefusesImagesOverThePixelLimitBeforeDecoding) {
+  std::string png_bomb = encoded(".png", 4, 4);
+  for (size_t at : {16, 20}) {  // IHDR width, height: 100000 each, big-endian
+    png_bomb.replace(at, 4, std::string("\x00\x01\x86\xA0", 4));
+  }
+  std::string jpeg_bomb = encoded(".jpg", 4, 4);
+  const size_t frame = jpeg_bomb.find("\xFF\xC0");
+  ASSERT_NE(frame, std::string::npos);
+  for (size_t at : {frame + 5, frame + 7}) jpeg_bomb.replace(at, 2, "\x75\x30");  // 30000
+  struct Case {
+    std::string name, bytes;
+    int64_t max_pixels;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"png bomb", png_bomb, kDefaultMaxPixels,
+       "is 100000x100000 pixels, over the limit of 250000000"},
+      {"jpeg bomb", jpeg_bomb, kDefaultMaxPixels, "is 30000x30000 pixels"},
+      {"a small limit", encoded(".webp", 37, 23), 37 * 23 - 1, "is 37x23 pixels"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    try {
+      decode_image(c.bytes, c.name, c.max_pixels);
+      ADD_FAILURE() << "decoded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::Input);
+      EXPECT_NE(std::string(e.what()).find("'" + c.name + "' " + c.message), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(decode_image(encoded(".webp", 37, 23), "at the limit", 37 * 23).width(), 37);
 }
 
 TEST(ResizeTest, BitExactWithPillowBicubic) {

@@ -48,6 +48,8 @@ inline constexpr const char* kModelHelp =
 // `model_option`: declare --model (commands that take the model otherwise declare only the rest).
 void add_model_options(CLI::App& command, ModelOptions& options, bool model_option = true);
 LoadOptions load_options(const ModelOptions& options);
+// --max-pixels: image.h's bound on an image's width x height, checked from the file's header.
+void add_max_pixels_option(CLI::App& command, int64_t& max_pixels);
 // The model named (or the default one), read with its options.
 ClipModel load_model(const ModelOptions& options);
 void add_crop_option(CLI::App& command, CropMode& crop);
@@ -109,6 +111,7 @@ struct EvalCommandOptions {
   bool sanity = false;
   std::string plot_path;  // empty: no plot
   CropMode crop = CropMode::Center;
+  int64_t max_pixels = kDefaultMaxPixels;
   std::string json_path;  // empty: no JSON; "-": standard output (the table goes to stderr)
   int threads = 0;
   std::string device = "cpu";

@@ -123,6 +123,7 @@ struct EvalOptions {
   std::string manifest;
   std::string model;  // checkpoint path (the command line resolves the default model)
   LoadOptions model_options;
+  int64_t max_pixels = kDefaultMaxPixels;  // image.h: a larger image is an error for it alone
   VocabularySources vocabulary;  // tokenizer.h; empty: the model's embedded vocabulary only
   std::vector<EvalSetting> settings{EvalSetting{}};
   std::optional<std::string> contrast;  // explain every prompt against this text

@@ -39,6 +39,7 @@ struct ExplainJob {
   bool resume = false;
   std::string model_path;  // the checkpoint (the executables resolve the default model)
   LoadOptions model_options;
+  int64_t max_pixels = kDefaultMaxPixels;  // image.h: larger images fail, each on its own
   VocabularySources vocabulary;
   torch::Device device = torch::kCPU;
   std::string out_dir = "clipxai-out";

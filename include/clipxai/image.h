@@ -22,7 +22,10 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <torch/types.h>
 #include <opencv2/core.hpp>
@@ -36,11 +39,24 @@ struct DecodedImage {
   int height() const { return rgb.rows; }
 };
 
-// Throws Error(Input) naming the file when it is missing, a directory, unreadable, empty,
-// truncated or not a decodable image.
-DecodedImage load_image(const std::string& path);
+// The default bound on an image's pixels (width x height), well above any camera's (phones take
+// 200 MP), far below what would exhaust memory: decoding needs ~6 bytes per pixel.
+inline constexpr int64_t kDefaultMaxPixels = 250'000'000;
+
+// Throws Error(Input) naming the file when it is missing, not a regular file (a directory, FIFO
+// or device: never read, so a FIFO cannot hang the caller), unreadable, empty, truncated, larger
+// than `max_pixels` or not a decodable image.
+DecodedImage load_image(const std::string& path, int64_t max_pixels = kDefaultMaxPixels);
 // Decodes an encoded image held in memory; `name` is used in messages and as the result's path.
-DecodedImage decode_image(const std::string& bytes, const std::string& name);
+// The size of a JPEG, PNG, WebP, BMP or TIFF is read from its header and checked against
+// `max_pixels` before anything is decoded, so a decompression bomb costs nothing; other formats
+// OpenCV reads are bounded only by OpenCV's own limit (2^30 pixels).
+DecodedImage decode_image(const std::string& bytes, const std::string& name,
+                          int64_t max_pixels = kDefaultMaxPixels);
+
+// The width and height an image file's header states (JPEG, PNG, WebP, BMP, TIFF), or nothing
+// for other formats and headers too short or malformed to tell.
+std::optional<std::pair<int64_t, int64_t>> header_dimensions(const std::string& bytes);
 
 enum class CropMode { Center, Pad };
 std::string to_string(CropMode mode);  // "center", "pad"

@@ -49,9 +49,10 @@ struct VocabularyFiles {
 };
 
 // `path`: a .txt.gz merge list, a vocab.json with merges.txt beside it, or a folder holding
-// vocab.json and merges.txt; `described_as` names it in messages. Throws Error(Model) for a file
-// that cannot be read.
-VocabularyFiles read_vocabulary_files(const std::string& path, const std::string& described_as);
+// vocab.json and merges.txt; `origin` says in messages where the path came from ("--vocab"), or
+// is empty. Throws Error(Model) for a file that is not a regular file or cannot be read
+// (input_file.h).
+VocabularyFiles read_vocabulary_files(const std::string& path, const std::string& origin);
 
 class Tokenizer {
  public:
