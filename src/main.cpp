@@ -38,7 +38,14 @@ int main(int argc, char** argv) {
       // Prints help, the version, or a one-line message; --help and --version exit 0.
       return command_line.app().exit(error) == 0 ? clipxai::kExitOk : clipxai::kExitUsageOrInput;
     }
-    return command_line.run();
+    const int exit_code = command_line.run();
+    // A full disk or a closed standard output must not pass for success with a cut document.
+    std::cout.flush();
+    if (!std::cout) {
+      return fail("cannot write to standard output (a full disk, or closed?)",
+                  clipxai::kExitUsageOrInput);
+    }
+    return exit_code;
   } catch (const clipxai::Error& error) {
     return fail(error.what(), clipxai::exit_code_for(error.category()));
   } catch (const c10::Error& error) {

@@ -116,6 +116,21 @@ void check_parameters_present(const std::string& path, const NamedTensors& weigh
   throw model_error(message);
 }
 
+// A model with NaN or infinite weights would explain nothing yet report success with p = nan.
+void check_finite(const std::string& path, const NamedTensors& weights) {
+  std::vector<std::string> bad;
+  for (const auto& [name, tensor] : weights) {
+    if (tensor.is_floating_point() && !torch::isfinite(tensor).all().item<bool>()) {
+      bad.push_back(name);
+    }
+  }
+  if (bad.empty()) return;
+  std::sort(bad.begin(), bad.end());
+  throw model_error(path + ": " + bad.front() + " holds NaN or infinite values" +
+                    (bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more tensors)"
+                                    : std::string()));
+}
+
 std::string format_shape(at::IntArrayRef shape) {
   std::string text = "[";
   for (size_t i = 0; i < shape.size(); ++i) text += (i > 0 ? ", " : "") + std::to_string(shape[i]);
@@ -356,6 +371,7 @@ Checkpoint checkpoint_from_openai_names(const std::string& path, const NamedTens
                                         const StatedFacts& facts) {
   check_supported(path, tensors);
   check_parameters_present(path, tensors);
+  check_finite(path, tensors);
   Checkpoint checkpoint;
   read_weights(path, tensors, checkpoint);
   ModelConfig& config = checkpoint.config;

@@ -187,6 +187,12 @@ TEST(CheckpointFormats, BrokenCheckpointsAreOneLineModelErrorsNamingThem) {
          return file.bytes();
        }),
        "too many elements"},
+      {"NaN weight", hf_weights([](Safetensors file) {
+         const size_t at = file.header["logit_scale"]["data_offsets"][0].get<size_t>();
+         file.data.replace(at, 4, std::string("\x00\x00\xC0\x7F", 4));  // F32 NaN
+         return file.bytes();
+       }),
+       "logit_scale holds NaN or infinite values"},
       {"missing tensor", hf_weights([](Safetensors file) {
          file.header.erase("text_projection.weight");
          return file.bytes();

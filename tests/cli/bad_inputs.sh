@@ -47,6 +47,20 @@ head -c 5 "$LAYOUTS/state_dict.safetensors" >"$TMP/short.safetensors"
 expect_failure 3 "truncated safetensors file" explain --model "$TMP/short.safetensors" \
   "$TMP/good.png" "a dog"
 
+# Standard output that cannot be written: a full disk, or closed.
+status=0
+"$BIN" tokenize --model "$MODEL" -- "a dog" >/dev/full 2>"$TMP/stderr" || status=$?
+[ "$status" -eq 2 ] || fail "tokenize onto /dev/full exited $status"
+grep -qF "cannot write to standard output" "$TMP/stderr" || fail "tokenize onto /dev/full: $(cat "$TMP/stderr")"
+status=0
+"$BIN" explain --model "$MODEL" --out "$TMP/out" --json - "$TMP/good.png" "a dog" >/dev/full \
+  2>"$TMP/stderr" || status=$?
+[ "$status" -eq 2 ] || fail "explain --json - onto /dev/full exited $status"
+status=0
+"$BIN" tokenize --model "$MODEL" -- "a dog" >&- 2>"$TMP/stderr" || status=$?
+[ "$status" -eq 2 ] || fail "tokenize onto a closed stdout exited $status"
+expect_failure 2 "--alpha" "${explain[@]}" --alpha nan "$TMP/good.png" "a dog"
+
 # Prompts.
 expect_failure 2 'prompt ""' "${explain[@]}" "$TMP/good.png" "a dog" ""
 expect_failure 2 'prompt "   "' "${explain[@]}" "$TMP/good.png" "   "
