@@ -53,13 +53,14 @@ else:
 EOF
 }
 
-# expect_failure CODE NAME ARGS... — runs clipxai with ARGS and expects exit CODE and exactly one
-# line on stderr, starting "clipxai: " and naming NAME.
+# expect_failure CODE NAME ARGS... — runs clipxai with ARGS and expects exit CODE within two
+# minutes (not a hang) and exactly one line on stderr, starting "clipxai: " and naming NAME.
 expect_failure() {
   local code=$1 name=$2
   shift 2
   local status=0
-  "$BIN" "$@" >"$TMP/stdout" 2>"$TMP/stderr" || status=$?
+  timeout 120 "$BIN" "$@" >"$TMP/stdout" 2>"$TMP/stderr" || status=$?
+  [ "$status" -ne 124 ] || fail "clipxai $* hung"
   [ "$status" -eq "$code" ] ||
     fail "clipxai $* exited $status, expected $code; stderr: $(cat "$TMP/stderr")"
   [ "$(wc -l <"$TMP/stderr")" -eq 1 ] || fail "clipxai $*: not one line on stderr: $(cat "$TMP/stderr")"
