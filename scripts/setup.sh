@@ -8,6 +8,7 @@ packages=(
   libopencv-dev libcli11-dev nlohmann-json3-dev libgtest-dev libicu-dev zlib1g-dev
   python3-torch python3-pil python3-skimage python3-numpy
   fonts-noto-color-emoji
+  time  # /usr/bin/time: peak memory in tests/cli/hostile_inputs.sh and scripts/bench.sh
   chromium  # tests/cli/html_report_chromium.sh loads the HTML report in headless Chromium
 )
 
