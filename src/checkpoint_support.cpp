@@ -1,8 +1,7 @@
 #include "checkpoint_support.h"
 
-#include <fstream>
+#include <algorithm>
 #include <limits>
-#include <sstream>
 
 #include "clipxai/error.h"
 #include "clipxai/input_file.h"

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <limits>
 
 #include "checkpoint_support.h"
 #include "clipxai/error.h"
