@@ -26,7 +26,7 @@ class GradCam : public Method {
         grid_(config.grid) {}
 
   TraceRequest trace_request() const override {
-    return {vision_layers_, text_layers_, false, vision_layers_ - 1, -1};
+    return {vision_layers_, text_layers_, false, vision_layers_ - 1, -1, target_ == "probability"};
   }
 
   nlohmann::json description() const override {
@@ -43,7 +43,9 @@ class GradCam : public Method {
 
   MethodMaps compute(const ClipModel& model, const ForwardTrace& trace) const override {
     const int64_t count = trace.text_features.size(0);
-    if (target_ == "probability" && count < 2) {
+    const torch::Tensor& prompt_set =
+        trace.prompt_set_features.defined() ? trace.prompt_set_features : trace.text_features;
+    if (target_ == "probability" && prompt_set.size(0) < 2) {
       throw usage_error(
           "method gradcam, target=probability: one prompt's softmax share is always 1 and its "
           "gradient zero; give two prompts or more, or --param target=logit");
@@ -63,7 +65,11 @@ class GradCam : public Method {
     const double scale = model.logit_scale();
     torch::Tensor score;
     if (target_ == "probability") {
-      score = torch::softmax(scale * torch::mm(image, trace.text_features.t()), -1).diagonal();
+      // Copy p's share among all the prompts of the set, its own at first_prompt + p.
+      const auto own = torch::arange(count, trace.eot.options()) + trace.first_prompt;
+      score = torch::softmax(scale * torch::mm(image, prompt_set.t()), -1)
+                  .gather(1, own.unsqueeze(1))
+                  .squeeze(1);
     } else {
       score = explained_score(scale * (image * trace.text_features).sum(-1), image, trace.contrast,
                               scale);

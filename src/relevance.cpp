@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "clipxai/error.h"
+#include "method_tools.h"
 
 namespace clipxai {
 
@@ -16,34 +17,46 @@ void check_contrast(const Method& method, const TokenizedText& contrast) {
 
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
                                 std::shared_ptr<const Method> method, Timings* timings,
-                                const TokenizedText* contrast) {
+                                const TokenizedText* contrast, size_t prompts_per_trace) {
   if (contrast != nullptr) check_contrast(*method, *contrast);
-  PreparedText text = prepare_text(model, prompts, method->trace_request(), timings, contrast);
-  return {std::move(method), std::move(text)};
+  const TraceRequest request = method->trace_request();
+  PreparedPrompts prepared{std::move(method), {}};
+  const size_t per_trace = std::max<size_t>(1, prompts_per_trace);
+  const size_t chunks = std::max<size_t>(1, (prompts.size() + per_trace - 1) / per_trace);
+  for (size_t c = 0; c < chunks; ++c) {
+    const size_t begin = prompts.size() * c / chunks;
+    const size_t end = prompts.size() * (c + 1) / chunks;
+    const std::vector<TokenizedText> chunk(prompts.begin() + static_cast<std::ptrdiff_t>(begin),
+                                           prompts.begin() + static_cast<std::ptrdiff_t>(end));
+    prepared.chunks.push_back(prepare_text(model, chunk, request, timings, contrast));
+    prepared.chunks.back().first_prompt = static_cast<int64_t>(begin);
+  }
+  if (request.prompt_set && chunks > 1) {
+    DevicePhaseTimer timer(timings, Phase::Text, model.device());
+    torch::NoGradGuard no_grad;
+    const torch::Tensor features = unit_rows(model.encode_text(prompts));
+    for (PreparedText& chunk : prepared.chunks) chunk.prompt_set_features = features;
+  }
+  return prepared;
 }
 
-std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
-                                           const PreparedPrompts& prompts, Timings* timings) {
-  const ForwardTrace trace = trace_forward(model, pixels, prompts.text, timings);
-  DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
-  torch::NoGradGuard no_grad;
-  const MethodMaps maps = prompts.method->compute(model, trace);
+namespace {
+
+// Appends the results of one traced chunk of prompts, all but the probabilities.
+void add_chunk_results(const ForwardTrace& trace, const MethodMaps& maps,
+                       std::vector<PromptRelevance>& results) {
   const int64_t count = trace.logits.size(0);
   const auto grids = maps.grids.to(torch::kCPU, torch::kFloat).contiguous();
   const auto eot = trace.eot.to(torch::kCPU);
   const auto logits = trace.logits.to(torch::kCPU, torch::kDouble);
-  const auto probabilities = torch::softmax(logits, 0);
   const auto cosines = trace.cosines.to(torch::kCPU, torch::kDouble);
   const bool has_tokens = maps.token_relevance.defined();
   const auto token_rows =
       has_tokens ? maps.token_relevance.to(torch::kCPU, torch::kFloat) : torch::Tensor();
-
-  std::vector<PromptRelevance> results(static_cast<size_t>(count));
   for (int64_t p = 0; p < count; ++p) {
-    PromptRelevance& result = results[static_cast<size_t>(p)];
+    PromptRelevance& result = results.emplace_back();
     result.logit = logits[p].item<double>();
     result.cosine = cosines[p].item<double>();
-    result.probability = probabilities[p].item<double>();
     result.grid = grids[p];
     result.has_token_relevance = has_tokens;
     if (!has_tokens) continue;
@@ -55,6 +68,25 @@ std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::
     const auto normalised = (sum > 0 ? row / sum : row).contiguous();
     result.token_relevance.assign(normalised.data_ptr<float>(),
                                   normalised.data_ptr<float>() + tokens);
+  }
+}
+
+}  // namespace
+
+std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
+                                           const PreparedPrompts& prompts, Timings* timings) {
+  std::vector<PromptRelevance> results;
+  for (const PreparedText& chunk : prompts.chunks) {
+    const ForwardTrace trace = trace_forward(model, pixels, chunk, timings);
+    DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
+    torch::NoGradGuard no_grad;
+    add_chunk_results(trace, prompts.method->compute(model, trace), results);
+  }
+  auto logits = torch::empty({static_cast<int64_t>(results.size())}, torch::kDouble);
+  for (size_t p = 0; p < results.size(); ++p) logits[static_cast<int64_t>(p)] = results[p].logit;
+  const auto probabilities = torch::softmax(logits, 0);
+  for (size_t p = 0; p < results.size(); ++p) {
+    results[p].probability = probabilities[static_cast<int64_t>(p)].item<double>();
   }
   return results;
 }

@@ -114,6 +114,8 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
   trace.text_features = unit_rows(text_features).detach();
   trace.contrast = text.contrast;
   trace.text_state = text.text_state;
+  trace.prompt_set_features = text.prompt_set_features;
+  trace.first_prompt = text.first_prompt;
   if (request.gradients) {
     std::vector<torch::Tensor> recorded = trace.vision_attention;
     recorded.insert(recorded.end(), trace.text_attention.begin(), trace.text_attention.end());

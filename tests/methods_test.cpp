@@ -1,7 +1,8 @@
 // Every explanation method against an independent PyTorch implementation written from its paper
 // and its authors' code (scripts/reference_methods.py -> tests/data/model/*.methods.json) on the
 // random-weight archives, fp32 and fp16: the raw grids and token relevances, with and without a
-// contrast text, to 1e-4 relative. Then what each method must refuse (unknown names and
+// contrast text, all prompts traced together or each alone (relevance.h's chunks), to 1e-4
+// relative. Then what each method must refuse (unknown names and
 // parameters, values out of range, a contrast it cannot honour), naming itself and the option.
 #include <filesystem>
 #include <fstream>
@@ -57,29 +58,34 @@ TEST_P(ReferenceMethods, MatchTheAuthorsAlgorithms) {
     const bool contrasted = expected["contrast"].get<bool>();
     SCOPED_TRACE(name + " " + expected["parameters"].dump() + (contrasted ? " contrast" : "") +
                  " image " + std::to_string(expected["image"].get<int>()));
-    const PreparedPrompts prepared =
-        prepare_prompts(model, prompts, create_method(name, expected["parameters"], model), nullptr,
-                        contrasted ? &contrast : nullptr);
-    const auto results = explain_image(model, images[expected["image"].get<int>()], prepared);
-    ASSERT_EQ(results.size(), prompts.size());
-    for (size_t p = 0; p < prompts.size(); ++p) {
-      SCOPED_TRACE("prompt " + std::to_string(p));
-      const auto grid = to_tensor(expected["grids"][p]);
-      ASSERT_EQ(results[p].grid.sizes(), grid.sizes());
-      const double grid_error = error_against(results[p].grid, grid);
-      EXPECT_LT(grid_error, kTolerance);
-      double& method_worst = worst[name];
-      method_worst = std::max(method_worst, grid_error);
-      if (expected["text_relevance"].is_null()) {
-        EXPECT_FALSE(results[p].has_token_relevance);
-        continue;
+    // One trace for all prompts, and one per prompt: chunking must not change a result.
+    for (const size_t prompts_per_trace : {kPromptsPerTrace, size_t{1}}) {
+      const PreparedPrompts prepared =
+          prepare_prompts(model, prompts, create_method(name, expected["parameters"], model),
+                          nullptr, contrasted ? &contrast : nullptr, prompts_per_trace);
+      ASSERT_EQ(prepared.chunks.size(), prompts_per_trace == 1 ? prompts.size() : 1u);
+      const auto results = explain_image(model, images[expected["image"].get<int>()], prepared);
+      ASSERT_EQ(results.size(), prompts.size());
+      for (size_t p = 0; p < prompts.size(); ++p) {
+        SCOPED_TRACE("prompt " + std::to_string(p) + ", " + std::to_string(prompts_per_trace) +
+                     " per trace");
+        const auto grid = to_tensor(expected["grids"][p]);
+        ASSERT_EQ(results[p].grid.sizes(), grid.sizes());
+        const double grid_error = error_against(results[p].grid, grid);
+        EXPECT_LT(grid_error, kTolerance);
+        double& method_worst = worst[name];
+        method_worst = std::max(method_worst, grid_error);
+        if (expected["text_relevance"].is_null()) {
+          EXPECT_FALSE(results[p].has_token_relevance);
+          continue;
+        }
+        ASSERT_TRUE(results[p].has_token_relevance);
+        const auto text = to_tensor(expected["text_relevance"][p]);
+        ASSERT_EQ(results[p].token_relevance.size(), static_cast<size_t>(text.numel()));
+        const double text_error = error_against(torch::tensor(results[p].token_relevance), text);
+        EXPECT_LT(text_error, kTolerance);
+        method_worst = std::max(method_worst, text_error);
       }
-      ASSERT_TRUE(results[p].has_token_relevance);
-      const auto text = to_tensor(expected["text_relevance"][p]);
-      ASSERT_EQ(results[p].token_relevance.size(), static_cast<size_t>(text.numel()));
-      const double text_error = error_against(torch::tensor(results[p].token_relevance), text);
-      EXPECT_LT(text_error, kTolerance);
-      method_worst = std::max(method_worst, text_error);
     }
   }
   for (const auto& [name, error] : worst) {

@@ -16,6 +16,12 @@
 // checkpoint chooses otherwise: OpenAI's files give the notebook's numbers). Results equal the
 // notebook's (which repeats the image per prompt through the whole model) while doing less work
 // (trace.h).
+//
+// Memory: the prompts are traced in chunks of at most kPromptsPerTrace, one after another, so an
+// image's memory does not grow with the number of prompts (a zero-shot run over 1,000 class
+// names needs no more than one over 32). Each prompt's score and gradients are its own, so the
+// results do not depend on the chunking; the softmax that needs every prompt (the probabilities,
+// gradcam's probability target) is taken over the whole set.
 #pragma once
 
 #include <memory>
@@ -46,9 +52,12 @@ struct PromptRelevance {
 
 // The part of explaining that does not depend on the image, for reuse across many images with
 // the same prompts and method. Tied to the model (and its device) it was made with.
+inline constexpr size_t kPromptsPerTrace = 32;
+
 struct PreparedPrompts {
   std::shared_ptr<const Method> method;
-  PreparedText text;
+  // The prompts in order, in near-equal chunks of at most prompts_per_trace (kPromptsPerTrace).
+  std::vector<PreparedText> chunks;
 };
 
 // Throws Error(Usage) naming `contrast` when `method` cannot explain against it
@@ -58,9 +67,11 @@ void check_contrast(const Method& method, const TokenizedText& contrast);
 // With `contrast` each map explains logit(prompt) - logit(contrast) (trace.h). Throws as
 // prepare_text (trace.h), and Error(Usage) for a contrast the method refuses
 // (Method::refuses_contrast).
+// `prompts_per_trace` (at least 1) bounds the chunks; the default suits every model, tests vary it.
 PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<TokenizedText>& prompts,
                                 std::shared_ptr<const Method> method, Timings* timings = nullptr,
-                                const TokenizedText* contrast = nullptr);
+                                const TokenizedText* contrast = nullptr,
+                                size_t prompts_per_trace = kPromptsPerTrace);
 
 // `pixels`: [3, R, R] normalised image (image.h). Returns one entry per prompt, in order.
 // `timings`, when given, is charged with the vision, text and relevance phases (timings.h).

@@ -43,6 +43,9 @@ struct TraceRequest {
   // The block (0-based) whose input token states to record, or -1: none.
   int vision_state_at = -1;
   int text_state_at = -1;
+  // Whether the method needs every prompt of the set, not only the traced chunk's (a softmax
+  // over the prompts): see ForwardTrace::prompt_set_features.
+  bool prompt_set = false;
 };
 
 // The part of a trace that does not depend on the image. Tied to the model (and its device) it
@@ -56,6 +59,10 @@ struct PreparedText {
   torch::Tensor states;      // [P, T, Wt] after text blocks [0, blocks_applied)
   torch::Tensor text_state;  // [P, T, Wt] entering block request.text_state_at, or undefined
   torch::Tensor contrast;    // [1, E] the contrast text's unit features, or undefined
+  // With request.prompt_set, when these prompts are a chunk of a larger set (relevance.h): the
+  // unit features of the whole set [S, E] and where the chunk starts in it; else undefined, 0.
+  torch::Tensor prompt_set_features;
+  int64_t first_prompt = 0;
 };
 
 struct ForwardTrace {
@@ -76,6 +83,10 @@ struct ForwardTrace {
   // With vision_state_at / text_state_at: [1, N, W] entering that vision block, [P, T, Wt]
   // entering that text block; else undefined.
   torch::Tensor vision_state, text_state;
+  // As PreparedText's: the whole prompt set's unit features [S, E] and the index of this trace's
+  // first prompt in it; undefined and 0 when the trace holds the whole set (text_features).
+  torch::Tensor prompt_set_features;
+  int64_t first_prompt = 0;
 };
 
 // The score a gradient method explains, per prompt: `similarity` [P] (logits or cosines of
