@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache
   libtorch-dev libopenblas0-pthread
-  libopencv-dev libcli11-dev nlohmann-json3-dev libgtest-dev libicu-dev zlib1g-dev
+  libopencv-dev libjpeg-dev libpng-dev libcli11-dev nlohmann-json3-dev libgtest-dev libicu-dev
+  zlib1g-dev
   python3-torch python3-pil python3-skimage python3-numpy
   fonts-noto-color-emoji
   time  # /usr/bin/time: peak memory in tests/cli/hostile_inputs.sh and scripts/bench.sh

@@ -4,8 +4,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string_view>
 #include <vector>
 
@@ -14,6 +12,7 @@
 
 #include "clipxai/error.h"
 #include "clipxai/input_file.h"
+#include "image_decoders.h"
 #include "resample.h"
 
 namespace clipxai {
@@ -113,23 +112,6 @@ bool bmp_is_truncated(std::string_view bytes) {
   return bytes.size() < 14 || little_endian(bytes, 2, 4) > bytes.size();
 }
 
-bool is_truncated(Format format, std::string_view bytes) {
-  switch (format) {
-    case Format::Jpeg:
-      return jpeg_is_truncated(bytes);
-    case Format::Png:
-      return png_is_truncated(bytes);
-    case Format::WebP:
-      return riff_is_truncated(bytes);
-    case Format::Bmp:
-      return bmp_is_truncated(bytes);
-    case Format::Tiff:  // libtiff itself fails on missing strips
-    case Format::Other:
-      break;
-  }
-  return false;
-}
-
 std::optional<std::pair<int64_t, int64_t>> jpeg_dimensions(std::string_view bytes) {
   size_t pos = 2;
   while (pos + 4 <= bytes.size() && byte_at(bytes, pos) == 0xFF) {
@@ -182,27 +164,96 @@ std::optional<std::pair<int64_t, int64_t>> bmp_dimensions(std::string_view bytes
   return std::pair<int64_t, int64_t>{signed_size(18), signed_size(22)};  // height < 0: top-down
 }
 
-// The first image file directory's ImageWidth (256) and ImageLength (257), as SHORT or LONG.
-std::optional<std::pair<int64_t, int64_t>> tiff_dimensions(std::string_view bytes) {
-  const bool little = bytes[0] == 'I';
-  const auto read = [&](size_t pos, int size) {
-    return little ? little_endian(bytes, pos, size) : big_endian(bytes, pos, size);
+// A TIFF file's byte order and its first image file directory's entries (classic TIFF, not
+// BigTIFF): tag, type, count and where the 4-byte value field lies.
+struct TiffDirectory {
+  struct Entry {
+    uint32_t tag, type, count;
+    size_t value_at;
   };
+  bool little = true;
+  std::vector<Entry> entries;
+
+  uint32_t read(std::string_view bytes, size_t pos, int size) const {
+    return little ? little_endian(bytes, pos, size) : big_endian(bytes, pos, size);
+  }
+};
+
+TiffDirectory tiff_directory(std::string_view bytes) {
   constexpr size_t kEntrySize = 12;
-  if (bytes.size() < 8) return std::nullopt;
-  const size_t directory = read(4, 4);
-  if (directory > bytes.size() - 2) return std::nullopt;
-  const size_t entries = read(directory, 2);
+  TiffDirectory directory;
+  directory.little = bytes[0] == 'I';
+  if (bytes.size() < 8) return directory;
+  const size_t start = directory.read(bytes, 4, 4);
+  if (start > bytes.size() - 2) return directory;
+  const size_t count = directory.read(bytes, start, 2);
+  for (size_t i = 0; i < count && start + 2 + (i + 1) * kEntrySize <= bytes.size(); ++i) {
+    const size_t entry = start + 2 + i * kEntrySize;
+    directory.entries.push_back({directory.read(bytes, entry, 2),
+                                 directory.read(bytes, entry + 2, 2),
+                                 directory.read(bytes, entry + 4, 4), entry + 8});
+  }
+  return directory;
+}
+
+// ImageWidth (256) and ImageLength (257), as SHORT or LONG.
+std::optional<std::pair<int64_t, int64_t>> tiff_dimensions(std::string_view bytes) {
+  const TiffDirectory directory = tiff_directory(bytes);
   int64_t width = -1, height = -1;
-  for (size_t i = 0; i < entries && directory + 2 + (i + 1) * kEntrySize <= bytes.size(); ++i) {
-    const size_t entry = directory + 2 + i * kEntrySize;
-    const uint32_t tag = read(entry, 2);
-    const uint32_t type = read(entry + 2, 2);
-    if ((tag != 256 && tag != 257) || (type != 3 && type != 4)) continue;
-    (tag == 256 ? width : height) = read(entry + 8, type == 3 ? 2 : 4);
+  for (const TiffDirectory::Entry& entry : directory.entries) {
+    if ((entry.tag != 256 && entry.tag != 257) || (entry.type != 3 && entry.type != 4)) continue;
+    (entry.tag == 256 ? width : height) =
+        directory.read(bytes, entry.value_at, entry.type == 3 ? 2 : 4);
   }
   if (width < 0 || height < 0) return std::nullopt;
   return std::pair<int64_t, int64_t>{width, height};
+}
+
+// Whether a strip or tile of the first image lies past the end of the file: libtiff then fails
+// inside OpenCV, which prints its own lines. StripOffsets (273) with StripByteCounts (279), or
+// TileOffsets (324) with TileByteCounts (325), as SHORT or LONG arrays.
+bool tiff_is_truncated(std::string_view bytes) {
+  const TiffDirectory directory = tiff_directory(bytes);
+  const auto values = [&](uint32_t tag) {
+    std::vector<uint64_t> out;
+    for (const TiffDirectory::Entry& entry : directory.entries) {
+      if (entry.tag != tag || (entry.type != 3 && entry.type != 4)) continue;
+      const int size = entry.type == 3 ? 2 : 4;
+      const uint64_t total = uint64_t{entry.count} * size;
+      const size_t at = total <= 4 ? entry.value_at : directory.read(bytes, entry.value_at, 4);
+      if (at > bytes.size() || total > bytes.size() - at) return std::vector<uint64_t>{};
+      for (uint32_t k = 0; k < entry.count; ++k)
+        out.push_back(directory.read(bytes, at + k * size, size));
+    }
+    return out;
+  };
+  for (const auto& [offsets_tag, counts_tag] :
+       {std::pair<uint32_t, uint32_t>{273, 279}, {324, 325}}) {
+    const std::vector<uint64_t> offsets = values(offsets_tag);
+    const std::vector<uint64_t> counts = values(counts_tag);
+    for (size_t k = 0; k < std::min(offsets.size(), counts.size()); ++k) {
+      if (offsets[k] > bytes.size() || counts[k] > bytes.size() - offsets[k]) return true;
+    }
+  }
+  return false;
+}
+
+bool is_truncated(Format format, std::string_view bytes) {
+  switch (format) {
+    case Format::Jpeg:
+      return jpeg_is_truncated(bytes);
+    case Format::Png:
+      return png_is_truncated(bytes);
+    case Format::WebP:
+      return riff_is_truncated(bytes);
+    case Format::Bmp:
+      return bmp_is_truncated(bytes);
+    case Format::Tiff:
+      return tiff_is_truncated(bytes);
+    case Format::Other:
+      break;
+  }
+  return false;
 }
 
 std::optional<std::pair<int64_t, int64_t>> dimensions(Format format, std::string_view bytes) {
@@ -325,11 +376,22 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, int
     throw input_error("image file '" + name + "' is truncated: its " + format_name(format) +
                       " data ends early");
   }
+  DecodedImage image{name, {}};
+  if (format == Format::Jpeg || format == Format::Png) {
+    DecodedPixels decoded = format == Format::Jpeg ? decode_jpeg(bytes) : decode_png(bytes);
+    if (decoded.rgb.empty()) {
+      throw input_error("image file '" + name + "' could not be decoded (" + format_name(format) +
+                        "): " + decoded.problem);
+    }
+    image.rgb = std::move(decoded.rgb);
+    apply_exif_orientation(exif_orientation(decoded.exif), image.rgb);
+    return image;
+  }
   const std::vector<uint8_t> buffer(bytes.begin(), bytes.end());
   cv::Mat bgr;
   try {
     // IMREAD_COLOR converts grey, alpha, palette and 16-bit images to 8-bit BGR and applies the
-    // EXIF orientation of JPEG, PNG and TIFF files; OpenCV 4.6 ignores WebP's.
+    // EXIF orientation of TIFF files; OpenCV 4.6 ignores WebP's.
     bgr = cv::imdecode(buffer, cv::IMREAD_COLOR);
     if (format == Format::WebP && !bgr.empty()) {
       apply_exif_orientation(exif_orientation(webp_exif(bytes)), bgr);
@@ -344,7 +406,6 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, int
             ? "image file '" + name + "' is not an image (expected JPEG, PNG, WebP, BMP or TIFF)"
             : "image file '" + name + "' is not a valid " + format_name(format) + " image");
   }
-  DecodedImage image{name, {}};
   cv::cvtColor(bgr, image.rgb, cv::COLOR_BGR2RGB);
   return image;
 }
@@ -353,11 +414,7 @@ DecodedImage load_image(const std::string& path, int64_t max_pixels) {
   if (const auto problem = input_file_problem(path)) {
     throw input_error("image file '" + path + "' " + *problem + ", expected an image file");
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw input_error("image file '" + path + "' cannot be opened for reading");
-  const std::string bytes(std::istreambuf_iterator<char>(file), {});
-  if (file.bad()) throw input_error("image file '" + path + "' cannot be read");
-  return decode_image(bytes, path, max_pixels);
+  return decode_image(read_input_file(path, "image file"), path, max_pixels);
 }
 
 PreprocessedImage preprocess(const DecodedImage& image, const PreprocessSpec& spec, CropMode mode) {

@@ -1,35 +1,27 @@
 // The clipxai executable: parses the command line, runs the command, and turns every failure into
 // a one-line message on stderr and the documented exit code (error.h).
-#include <cctype>
 #include <iostream>
 #include <string>
 
 #include <c10/util/Exception.h>
+#include <opencv2/core/utils/logger.hpp>
 
 #include "clipxai/cli.h"
 #include "clipxai/error.h"
 
 namespace {
 
-// Messages from libraries may span lines; the contract is one line per error.
-std::string one_line(std::string message) {
-  while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
-    message.pop_back();
-  }
-  for (size_t at = message.find('\n'); at != std::string::npos; at = message.find('\n', at)) {
-    message.replace(at, 1, "; ");
-  }
-  return message;
-}
-
 int fail(const std::string& message, int exit_code) {
-  std::cerr << "clipxai: " << one_line(message) << std::endl;
+  std::cerr << "clipxai: " << clipxai::message_line(message) << std::endl;
   return exit_code;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenCV's own warnings (a TIFF it cannot read) would break the one-line rule: the failure
+  // reaches the user as clipxai's message.
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
   try {
     clipxai::CommandLine command_line;
     try {

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <optional>
 
+#include "clipxai/error.h"
+
 namespace clipxai {
 namespace {
 
@@ -100,10 +102,10 @@ void ProgressReporter::update(size_t done, size_t failed, Clock::time_point now)
 
 void ProgressReporter::note(const std::string& line) {
   if (style_ == ProgressStyle::Bar && printed_) {
-    out_ << "\r\x1b[K" << line << '\n'
+    out_ << "\r\x1b[K" << message_line(line) << '\n'
          << '\r' << format_progress_bar(state_) << "\x1b[K" << std::flush;
   } else {
-    out_ << line << '\n' << std::flush;
+    out_ << message_line(line) << '\n' << std::flush;
   }
 }
 

@@ -91,7 +91,7 @@ TEST(DecodeTest, UnusableFilesAreInputErrorsNamingTheFile) {
       {kDataDir + "truncated.bmp", "is truncated"},
       {kDataDir + "truncated.tif", "is not a valid TIFF image"},  // its directory is at the end
       {kDataDir + "not_an_image.png", "is not an image"},
-      {kDataDir + "garbage.jpg", "is not a valid JPEG image"},
+      {kDataDir + "garbage.jpg", "could not be decoded (JPEG): JPEG datastream contains no image"},
   };
   for (const auto& bad : cases) {
     SCOPED_TRACE(bad.path);

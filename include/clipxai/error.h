@@ -9,6 +9,7 @@
 // Library code throws; only the command line's entry point catches.
 #pragma once
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +32,35 @@ class Error : public std::runtime_error {
 inline Error usage_error(const std::string& message) { return {ErrorCategory::Usage, message}; }
 inline Error input_error(const std::string& message) { return {ErrorCategory::Input, message}; }
 inline Error model_error(const std::string& message) { return {ErrorCategory::Model, message}; }
+
+// `message` as one printable line: trailing whitespace dropped, and control characters — a
+// newline or escape sequence in a file name, a library's multi-line text — written as \n, \r,
+// \t or \xHH, so a hostile name can neither forge a second line nor drive the terminal.
+inline std::string message_line(const std::string& message) {
+  size_t end = message.size();
+  while (end > 0 && (message[end - 1] == ' ' || message[end - 1] == '\n' ||
+                     message[end - 1] == '\r' || message[end - 1] == '\t')) {
+    --end;
+  }
+  std::string line;
+  for (size_t i = 0; i < end; ++i) {
+    const auto byte = static_cast<unsigned char>(message[i]);
+    if (byte == '\n') {
+      line += "\\n";
+    } else if (byte == '\r') {
+      line += "\\r";
+    } else if (byte == '\t') {
+      line += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      line += escaped;
+    } else {
+      line += static_cast<char>(byte);
+    }
+  }
+  return line;
+}
 
 // Process exit codes, documented in the README.
 enum ExitCode : int {

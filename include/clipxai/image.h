@@ -1,12 +1,16 @@
 // Image decoding and CLIP preprocessing.
 //
-// Decoding (OpenCV 4.6): JPEG, PNG, WebP, BMP, TIFF, plus whatever else OpenCV's imdecode reads.
+// Decoding: JPEG and PNG with libjpeg and libpng (image_decoders.h: OpenCV's pixels, without the
+// libraries' messages on standard error), WebP, BMP, TIFF and whatever else OpenCV 4.6's
+// imdecode reads.
 // The result is always 8-bit RGB, turned upright by the EXIF orientation tag (JPEG, PNG, TIFF
 // and WebP). Grey images are replicated to three channels, palettes expanded, 16-bit samples
 // reduced to their high byte, and alpha dropped — except in TIFF, where libtiff premultiplies
 // unassociated alpha, so transparent TIFF pixels come out composited on black.
 // Truncation is reported rather than decoded into a partly grey image: JPEG without an
-// end-of-image marker after its scan, PNG without IEND, WebP/BMP shorter than their header says.
+// end-of-image marker after its scan or with scan data that ends early or is damaged (libjpeg's
+// warnings), PNG without IEND, TIFF whose strips or tiles lie past its end, WebP/BMP shorter than
+// their header says.
 //
 // Preprocessing (CropMode::Center) is CLIP's torchvision pipeline, reproduced exactly:
 //   Resize(n)      short side -> n, long side -> int(n * long / short), Pillow's BICUBIC

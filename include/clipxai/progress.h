@@ -44,7 +44,7 @@ class ProgressReporter {
   // Call after each image with the counts so far.
   void update(size_t done, size_t failed, Clock::time_point now = Clock::now());
   // Prints one line (a failed image's message) even when quiet; a bar is cleared first and
-  // redrawn below it, so the message does not mix with the bar.
+  // redrawn below it, so the message does not mix with the bar. Written as error.h's message_line.
   void note(const std::string& line);
   // The final state; ends the bar's line.
   void finish(Clock::time_point now = Clock::now());
