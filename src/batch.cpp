@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -14,6 +17,7 @@
 #include "clipxai/check.h"
 #include "clipxai/error.h"
 #include "clipxai/input_file.h"
+#include "clipxai/output.h"
 #include "text_cleanup.h"
 
 namespace clipxai {
@@ -61,6 +65,13 @@ void walk_directory(const fs::path& directory, const fs::path& relative, Walk& w
       walk.ancestors.push_back(*id);
       walk_directory(entry.path(), relative / name, walk);
       walk.ancestors.pop_back();
+    } else if (std::error_code type_error; entry.is_directory(type_error)) {
+      // A directory the listing names but its path cannot reach (longer than PATH_MAX): its
+      // images must not vanish from the run unnoticed.
+      struct stat status {};
+      const int stat_error = ::stat(entry.path().c_str(), &status) == 0 ? ENOTDIR : errno;
+      throw input_error(entry.path().string() +
+                        ": cannot read the directory: " + std::strerror(stat_error));
     } else if (has_image_extension(name)) {
       walk.found.push_back({entry.path().string(), (relative / name).generic_string(), ""});
     }
@@ -143,6 +154,26 @@ fs::path contained_path(const fs::path& key) {
   return contained;
 }
 
+uint64_t fnv1a64(const std::string& bytes) {
+  uint64_t hash = 14695981039346656037ull;
+  for (const unsigned char byte : bytes) {
+    hash ^= byte;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+// A file name component `name` short enough that `name`__<slug>.png fits the file system's
+// 255-byte limit: cut at a character boundary and marked with a hash of the whole name.
+std::string shortened_base_name(const std::string& name) {
+  if (name.size() <= kMaxOutputBaseNameBytes) return name;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a64(name)));
+  size_t cut = kMaxOutputBaseNameBytes - 17;
+  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+  return name.substr(0, cut) + "~" + hash;
+}
+
 // Stems where they are unique within their directory, full file names where they are not.
 void assign_output_bases(std::vector<BatchInput>& inputs, bool single_file) {
   std::vector<fs::path> relatives;
@@ -154,7 +185,9 @@ void assign_output_bases(std::vector<BatchInput>& inputs, bool single_file) {
   std::map<std::string, const BatchInput*> owner;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const fs::path stem = relatives[i].parent_path() / relatives[i].stem();
-    inputs[i].output_base = (stem_count[stem] > 1 ? relatives[i] : stem).generic_string();
+    const fs::path base = stem_count[stem] > 1 ? relatives[i] : stem;
+    inputs[i].output_base =
+        (base.parent_path() / shortened_base_name(base.filename().string())).generic_string();
     const auto [previous, inserted] = owner.emplace(inputs[i].output_base, &inputs[i]);
     if (!inserted) {
       throw usage_error(previous->second->key + " and " + inputs[i].key +
@@ -162,15 +195,6 @@ void assign_output_bases(std::vector<BatchInput>& inputs, bool single_file) {
                         "); rename one of them");
     }
   }
-}
-
-uint64_t fnv1a64(const std::string& bytes) {
-  uint64_t hash = 14695981039346656037ull;
-  for (const unsigned char byte : bytes) {
-    hash ^= byte;
-    hash *= 1099511628211ull;
-  }
-  return hash;
 }
 
 // MurmurHash3's 64-bit finaliser: FNV's low bits alone split short similar keys unevenly.
@@ -215,6 +239,7 @@ std::vector<BatchInput> enumerate_inputs(const std::string& argument,
   } else {
     inputs.push_back({argument, argument, ""});
   }
+  for (BatchInput& input : inputs) input.key = path_text(input.key);
   std::sort(inputs.begin(), inputs.end(), [](const BatchInput& a, const BatchInput& b) {
     return image_order_less(a.key, b.key);
   });

@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
 #include "clipxai/atomic_file.h"
+#include "clipxai/batch.h"
 #include "clipxai/error.h"
 #include "clipxai/input_file.h"
 #include "clipxai/output.h"
@@ -24,14 +26,6 @@ constexpr double kTopFraction = 0.2;
 
 std::string read_file(const fs::path& path) {
   return read_input_file(path.string(), "run document");
-}
-
-json parse_json(const std::string& text, const std::string& where) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& error) {
-    throw input_error(where + ": not valid JSON (" + error.what() + ")");
-  }
 }
 
 void add_result(SavedRun& run, json result, const std::string& where) {
@@ -79,7 +73,7 @@ void read_results_lines(SavedRun& run, const fs::path& path) {
 }
 
 void read_document(SavedRun& run, const fs::path& path) {
-  json document = parse_json(read_file(path), path.string());
+  json document = parse_json_input(read_file(path), path.string());
   if (!document.is_object() || !document.contains("results") || !document["results"].is_array()) {
     throw input_error(path.string() +
                       ": expected a clipxai JSON document (an object with a \"results\" array)");
@@ -390,7 +384,7 @@ SavedRun load_run(const std::string& path) {
   if (fs::is_directory(location, error)) {
     const fs::path header = location / "run.json";
     if (fs::exists(header, error)) {
-      run.header = parse_json(read_file(header), header.string());
+      run.header = parse_json_input(read_file(header), header.string());
       if (!run.header.is_object()) throw input_error(header.string() + ": expected a JSON object");
     }
     read_results_lines(run, location / "results.jsonl");
@@ -459,8 +453,8 @@ json check_report_json(const CheckReport& report, const std::string& baseline_so
                      {"metrics", metrics},
                      {"failures", pair.failures}});
   }
-  return {{"baseline", baseline_source},
-          {"candidate", candidate_source},
+  return {{"baseline", path_text(baseline_source)},
+          {"candidate", path_text(candidate_source)},
           {"tolerances",
            {{"min_pearson", tolerances.min_pearson},
             {"max_grid_diff", tolerances.max_grid_diff},
@@ -534,8 +528,28 @@ void print_check_report(const CheckReport& report, std::ostream& out) {
       << report.candidate_errors << " in candidate\n";
 }
 
+namespace {
+
+// What reading a saved run reads: the document, or a directory's log and header.
+void add_run_files(const std::string& run, std::vector<ProtectedFile>& files) {
+  if (fs::is_directory(run)) {
+    files.push_back({(fs::path(run) / "results.jsonl").string(), "a run's results log"});
+    files.push_back({(fs::path(run) / "run.json").string(), "a run's header"});
+  } else {
+    files.push_back({run, "an input run"});
+  }
+}
+
+}  // namespace
+
 int run_check(const CheckOptions& options, std::ostream& out) {
   validate(options.tolerances);
+  if (!options.json_path.empty() && options.json_path != "-") {
+    std::vector<ProtectedFile> files;
+    add_run_files(options.baseline, files);
+    add_run_files(options.candidate, files);
+    refuse_overwriting("--json", options.json_path, files);
+  }
   const SavedRun baseline = load_run(options.baseline);
   const SavedRun candidate = load_run(options.candidate);
   const CheckReport report = compare_runs(baseline, candidate, options.tolerances);
@@ -560,6 +574,68 @@ bool image_order_less(const std::string& a, const std::string& b) {
   return fs::path(a) < fs::path(b);
 }
 
+namespace {
+
+// The header's "shard" {"index": K, "count": N}, taken out of it; nullopt for an unsharded run.
+std::optional<Shard> take_shard(json& header, const std::string& input) {
+  const auto found = header.find("shard");
+  if (found == header.end()) return std::nullopt;
+  const json value = *found;
+  header.erase(found);
+  const auto number = [&](const char* key) {
+    const json field = value.is_object() ? value.value(key, json()) : json();
+    return field.is_number_integer() ? field.get<int64_t>() : int64_t{0};
+  };
+  const int64_t index = number("index");
+  const int64_t count = number("count");
+  if (count < 1 || count > (1 << 20) || index < 1 || index > count) {
+    throw input_error(input +
+                      ": \"shard\" must be {\"index\": K, \"count\": N} with 1 <= K <= N, got " +
+                      json_text(value, -1));
+  }
+  return Shard{static_cast<int>(index), static_cast<int>(count)};
+}
+
+// Every shard of the job given exactly once, or no input a shard.
+void check_shards(const std::vector<std::string>& inputs,
+                  const std::vector<std::optional<Shard>>& shards) {
+  const auto first_shard = std::find_if(shards.begin(), shards.end(),
+                                        [](const std::optional<Shard>& shard) { return shard; });
+  if (first_shard == shards.end()) return;
+  const int count = (*first_shard)->count;
+  const std::string& first_input = inputs[static_cast<size_t>(first_shard - shards.begin())];
+  std::map<int, std::string> given;  // index -> input
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!shards[i]) {
+      throw input_error(inputs[i] + " is an unsharded run, " + first_input + " a shard (" +
+                        std::to_string((*first_shard)->index) + "/" + std::to_string(count) + ")");
+    }
+    if (shards[i]->count != count) {
+      throw input_error(inputs[i] + " is shard " + std::to_string(shards[i]->index) + "/" +
+                        std::to_string(shards[i]->count) + ", of another split than " +
+                        first_input + " (" + std::to_string(count) + " shards)");
+    }
+    const auto [place, inserted] = given.emplace(shards[i]->index, inputs[i]);
+    if (!inserted) {
+      throw input_error("shard " + std::to_string(shards[i]->index) + "/" + std::to_string(count) +
+                        " is given twice: " + place->second + " and " + inputs[i]);
+    }
+  }
+  std::string missing;
+  for (int index = 1; index <= count; ++index) {
+    if (!given.count(index)) {
+      missing +=
+          (missing.empty() ? "" : ", ") + std::to_string(index) + "/" + std::to_string(count);
+    }
+  }
+  if (!missing.empty()) {
+    throw input_error("the job has " + std::to_string(count) + " shards and " +
+                      std::to_string(given.size()) + " were given: missing " + missing);
+  }
+}
+
+}  // namespace
+
 json merge_runs(const std::vector<std::string>& inputs) {
   if (inputs.empty()) throw usage_error("merge needs at least one input run");
   json header;
@@ -567,12 +643,21 @@ json merge_runs(const std::vector<std::string>& inputs) {
   std::vector<json> results;
   std::vector<json> errors;
   std::map<std::string, std::string> image_sources;
+  std::vector<SavedRun> runs;
+  std::vector<std::optional<Shard>> shards;
   for (const std::string& input : inputs) {
-    SavedRun run = load_run(input);
-    if (run.header.empty()) {
+    runs.push_back(load_run(input));
+    if (runs.back().header.empty()) {
       throw input_error(input +
                         ": no run header (a directory needs run.json next to results.jsonl)");
     }
+    shards.push_back(take_shard(runs.back().header, input));
+    pairs_of(runs.back());  // every result must be one `check` can read
+  }
+  check_shards(inputs, shards);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& input = inputs[i];
+    SavedRun& run = runs[i];
     if (header_source.empty()) {
       header = run.header;
       header_source = input;
@@ -607,6 +692,11 @@ json merge_runs(const std::vector<std::string>& inputs) {
 
 void run_merge(const std::string& output_path, const std::vector<std::string>& inputs,
                std::ostream& out) {
+  if (output_path != "-") {
+    std::vector<ProtectedFile> files;
+    for (const std::string& input : inputs) add_run_files(input, files);
+    refuse_overwriting("merge", output_path, files);
+  }
   const json document = merge_runs(inputs);
   if (output_path == "-") {
     out << json_text(document) << '\n';

@@ -38,12 +38,7 @@ std::string checkpoint_name(const std::string& path) {
 
 ConfigObject ConfigObject::parse(const std::string& path, const std::string& file,
                                  const std::string& text) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw model_error(path + ": " + file + " is not valid JSON: " + e.what());
-  }
+  nlohmann::json json = parse_json_input(text, path + ": " + file, ErrorCategory::Model);
   if (!json.is_object()) throw model_error(path + ": " + file + " is not a JSON object");
   return ConfigObject(path, file, "", std::move(json));
 }

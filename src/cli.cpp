@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include <torch/cuda.h>
 
@@ -34,6 +39,31 @@ Exit codes: 0 success; 1 checked and found different; 2 usage or input error;
 )";
 
 }  // namespace
+
+CLI::Validator number_in(double low, double high, bool whole) {
+  const auto bound = [](double value) {
+    std::ostringstream text;
+    text << std::setprecision(15) << value;
+    return text.str();
+  };
+  const std::string range = bound(low) + " to " + bound(high);
+  return CLI::Validator(
+      [=](const std::string& text) -> std::string {
+        const char* kind = whole ? "a whole number" : "a number";
+        char* end = nullptr;
+        errno = 0;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+            std::isnan(value) || (whole && value != std::floor(value))) {
+          return "'" + text + "' is not " + kind + " (expected " + range + ")";
+        }
+        if (value < low || value > high) {
+          return "'" + text + "' is outside " + range;
+        }
+        return "";
+      },
+      "");
+}
 
 CLI::Validator one_of(const std::map<std::string, int>& names) {
   std::string choices;
@@ -113,14 +143,14 @@ void add_max_pixels_option(CLI::App& command, int64_t& max_pixels) {
                   "before decoding)")
       ->capture_default_str()
       ->type_name("N")
-      ->check(CLI::PositiveNumber.description(""));
+      ->check(number_in(1, 9e18, true));
 }
 
 void add_runtime_options(CLI::App& command, int& threads, std::string& device) {
   command.add_option("--threads", threads, "CPU threads (0 = all cores)")
       ->capture_default_str()
       ->type_name("N")
-      ->check(CLI::Range(0, 4096).description(""));
+      ->check(number_in(0, 4096, true));
   command.add_option("--device", device, "cpu, cuda or cuda:N")
       ->capture_default_str()
       ->type_name("NAME");
@@ -135,7 +165,7 @@ void add_start_layer_option(CLI::App& command, const std::string& name,
       .add_option_function<int>(
           name, [&start_layer](const int& value) { start_layer = value; }, description)
       ->type_name("N")
-      ->check(CLI::Range(-1, 1 << 20).description(""));
+      ->check(number_in(-1, 1 << 20, true));
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options) {
       R"(The manifest lists images, their prompts and the ground-truth objects:
   {"images": [{"image": "scene.png", "prompts": ["dog", "cat", "car"],
                "objects": [{"text": "dog", "box": [x0, y0, x1, y1], "mask": "scene_dog.png"}]}]}
-Paths are relative to the manifest. Each method is a row of the table, and so is each
+Paths are relative to the manifest, inside its directory (see --allow-outside). Each method is a row of the table, and so is each
 --start-layer value of the methods that have a start layer (chefer2021, rollout).
 scripts/make_manifest.py writes held-out manifests for the bundled emoji model.
 
@@ -36,6 +36,10 @@ Examples:
   command->add_option("MANIFEST", options.manifest, "Manifest JSON file")
       ->required()
       ->type_name("FILE");
+  command->add_flag("--allow-outside", options.allow_outside,
+                    "Let the manifest name images and masks outside its own directory (absolute "
+                    "paths, \"..\"); refused by default, so a manifest from elsewhere cannot "
+                    "read any file");
   add_model_options(*command, options.model);
   add_method_options(*command, options.methods, options.method, /*several=*/true);
   command
@@ -45,7 +49,7 @@ Examples:
                    "model's, `clipxai info` shows it)")
       ->type_name("N")
       ->delimiter(',')
-      ->check(CLI::Range(-1, 1 << 20).description(""));
+      ->check(number_in(-1, 1 << 20, true));
   command->add_flag("--deletion-insertion", options.deletion_insertion,
                     "Also measure deletion and insertion AUC (RISE; 102 forward passes of the "
                     "vision tower per object)");
@@ -118,6 +122,29 @@ std::vector<EvalSetting> eval_settings(const EvalCommandOptions& options) {
   return settings;
 }
 
+namespace {
+
+// --json and --plot must not replace what the benchmark reads, nor each other.
+void refuse_outputs_over_inputs(const EvalCommandOptions& options, const EvalOptions& eval) {
+  std::vector<ProtectedFile> files = {{eval.manifest, "the manifest"},
+                                      {eval.model, "the model"},
+                                      {eval.model_options.model_config, "the model config"},
+                                      {eval.vocabulary.explicit_path, "the vocabulary"}};
+  for (const ManifestImage& image : load_manifest(eval.manifest, eval.allow_outside).images) {
+    files.push_back({image.image, "an image of the manifest"});
+    for (const ManifestObject& object : image.objects) {
+      if (object.mask) files.push_back({*object.mask, "a mask of the manifest"});
+    }
+  }
+  if (!options.json_path.empty() && options.json_path != "-") {
+    refuse_overwriting("--json", options.json_path, files);
+    files.push_back({options.json_path, "the --json report"});
+  }
+  if (!options.plot_path.empty()) refuse_overwriting("--plot", options.plot_path, files);
+}
+
+}  // namespace
+
 int run_eval_command(const EvalCommandOptions& options) {
   const torch::Device device = parse_device(options.device);
   set_thread_count(options.threads);
@@ -126,6 +153,7 @@ int run_eval_command(const EvalCommandOptions& options) {
   }
   EvalOptions eval;
   eval.manifest = options.manifest;
+  eval.allow_outside = options.allow_outside;
   eval.model = resolve_model_path(options.model.model);
   eval.model_options = load_options(options.model);
   eval.vocabulary = vocabulary_sources(options.model.vocab);
@@ -138,6 +166,7 @@ int run_eval_command(const EvalCommandOptions& options) {
   eval.device = device;
   eval.progress = progress_style(options.quiet, isatty(STDERR_FILENO) != 0);
   eval.progress_out = &std::cerr;
+  refuse_outputs_over_inputs(options, eval);
   const EvalReport report = run_eval(eval);
 
   const bool json_to_stdout = options.json_path == "-";

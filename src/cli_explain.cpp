@@ -2,7 +2,6 @@
 // run, and what it prints: one image's lines, or a batch's progress and summary.
 #include <unistd.h>
 
-#include <cstdlib>
 #include <iostream>
 
 #include "clipxai/cli.h"
@@ -70,14 +69,7 @@ Examples:
                    "Weight of the heat map in the overlay, 0..1")
       ->capture_default_str()
       ->type_name("A")
-      ->check(CLI::Validator(
-          [](const std::string& text) {
-            // CLI::Range lets NaN through: no comparison with it is true.
-            const double value = std::strtod(text.c_str(), nullptr);
-            return value >= 0.0 && value <= 1.0 ? std::string()
-                                                : "Value " + text + " not in range [0 - 1]";
-          },
-          ""));
+      ->check(number_in(0, 1, false));
   command->add_option("--colormap", options.job.overlay.colormap, "Colour map of the overlay")
       ->transform(one_of(colormaps_by_name()))
       ->default_str("jet")

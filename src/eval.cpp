@@ -13,8 +13,9 @@
 #include "clipxai/batch_run.h"
 #include "clipxai/engine.h"
 #include "clipxai/error.h"
-#include "clipxai/input_file.h"
 #include "clipxai/faithfulness.h"
+#include "clipxai/input_file.h"
+#include "clipxai/output.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
 #include "method_tools.h"
@@ -36,8 +37,10 @@ std::string quote(const json& value) {
 // ("images[3].objects[0].box") in every message.
 class ManifestReader {
  public:
-  explicit ManifestReader(std::string path)
-      : path_(std::move(path)), directory_(fs::path(path_).parent_path()) {}
+  ManifestReader(std::string path, bool allow_outside)
+      : path_(std::move(path)),
+        directory_(fs::path(path_).parent_path()),
+        allow_outside_(allow_outside) {}
 
   Manifest read(const json& root) const {
     if (!root.is_object() || !root.contains("images")) {
@@ -62,7 +65,7 @@ class ManifestReader {
       fail(where, "expected an object with \"image\", \"prompts\", \"objects\"");
     }
     ManifestImage image;
-    image.image = resolve(text_at(entry, "image", where + ".image"));
+    image.image = resolve(text_at(entry, "image", where + ".image"), where + ".image");
     const json& prompts = array_at(entry, "prompts", where + ".prompts");
     if (prompts.empty()) fail(where + ".prompts", "no prompts listed");
     for (size_t p = 0; p < prompts.size(); ++p) {
@@ -98,7 +101,7 @@ class ManifestReader {
       fail(where + ".box", "expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got " + quote(box));
     }
     if (entry.contains("mask") && !entry["mask"].is_null()) {
-      object.mask = resolve(non_empty_text(entry["mask"], where + ".mask"));
+      object.mask = resolve(non_empty_text(entry["mask"], where + ".mask"), where + ".mask");
     }
     return object;
   }
@@ -122,13 +125,24 @@ class ManifestReader {
     return value.get<std::string>();
   }
 
-  std::string resolve(const std::string& relative) const {
-    const fs::path path(relative);
-    return path.is_absolute() ? relative : (directory_ / path).string();
+  // Judged by the path's text alone, before anything is opened: a relative path whose ".."
+  // components never climb above the manifest's directory.
+  std::string resolve(const std::string& text, const std::string& where) const {
+    const fs::path path(text);
+    if (!allow_outside_) {
+      const fs::path normal = path.lexically_normal();
+      if (path.is_absolute() || path.has_root_name() || *normal.begin() == "..") {
+        fail(where, text +
+                        " is outside the manifest's directory; pass --allow-outside to read "
+                        "images and masks anywhere");
+      }
+    }
+    return path.is_absolute() ? text : (directory_ / path).string();
   }
 
   std::string path_;
   fs::path directory_;
+  bool allow_outside_;
 };
 
 // One prompt that names objects of its image, with the union of those objects' regions.
@@ -146,15 +160,22 @@ struct LoadedImage {
   int unprompted_objects = 0;
 };
 
+// The mask's size is checked from its header before decoding, so a mask cannot be a bomb.
 cv::Mat read_mask(const std::string& path, const cv::Size& size) {
-  if (!fs::is_regular_file(path)) throw input_error(path + ": mask file not found");
-  const cv::Mat grey = cv::imread(path, cv::IMREAD_GRAYSCALE);
-  if (grey.empty()) throw input_error(path + ": cannot decode the mask image");
-  if (grey.size() != size) {
-    throw input_error(path + ": mask is " + std::to_string(grey.cols) + "x" +
-                      std::to_string(grey.rows) + ", its image " + std::to_string(size.width) +
-                      "x" + std::to_string(size.height));
+  const std::string bytes = read_input_file(path, "mask");
+  const auto wrong_size = [&](int64_t width, int64_t height) {
+    return input_error(path + ": mask is " + std::to_string(width) + "x" + std::to_string(height) +
+                       ", its image " + std::to_string(size.width) + "x" +
+                       std::to_string(size.height));
+  };
+  if (const auto stated = header_dimensions(bytes);
+      stated && *stated != std::pair<int64_t, int64_t>(size.width, size.height)) {
+    throw wrong_size(stated->first, stated->second);
   }
+  const cv::Mat grey =
+      cv::imdecode(std::vector<uint8_t>(bytes.begin(), bytes.end()), cv::IMREAD_GRAYSCALE);
+  if (grey.empty()) throw input_error(path + ": cannot decode the mask image");
+  if (grey.size() != size) throw wrong_size(grey.cols, grey.rows);
   return grey != 0;
 }
 
@@ -249,7 +270,7 @@ std::string format_milliseconds(const SettingResult& setting) {
 
 json object_json(const ObjectResult& object) {
   return {
-      {"image", object.image},
+      {"image", path_text(object.image)},
       {"text", object.text},
       {"peak", {object.peak.x, object.peak.y}},
       {"pointing", object.pointing},
@@ -280,19 +301,15 @@ using Correlations = std::vector<std::vector<double>>;
 
 }  // namespace
 
-Manifest parse_manifest(const std::string& text, const std::string& path) {
-  const ManifestReader reader(path);
+Manifest parse_manifest(const std::string& text, const std::string& path, bool allow_outside) {
+  const ManifestReader reader(path, allow_outside);
   json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& error) {
-    reader.fail("", std::string("not valid JSON: ") + error.what());
-  }
+  if (const auto why = parse_json_text(text, root)) reader.fail("", "not valid JSON: " + *why);
   return reader.read(root);
 }
 
-Manifest load_manifest(const std::string& path) {
-  return parse_manifest(read_input_file(path, "manifest"), path);
+Manifest load_manifest(const std::string& path, bool allow_outside) {
+  return parse_manifest(read_input_file(path, "manifest"), path, allow_outside);
 }
 
 cv::Mat box_region(const std::array<double, 4>& box, int width, int height) {
@@ -382,7 +399,7 @@ std::vector<EvalSetting> start_layer_settings(const std::vector<std::optional<in
 }
 
 EvalReport run_eval(const EvalOptions& options) {
-  const Manifest manifest = load_manifest(options.manifest);
+  const Manifest manifest = load_manifest(options.manifest, options.allow_outside);
   if (options.settings.empty()) {
     throw usage_error("eval needs at least one setting (--method, --start-layer)");
   }
@@ -435,7 +452,8 @@ EvalReport run_eval(const EvalOptions& options) {
                             options.progress_out != nullptr ? *options.progress_out : std::cerr);
   BatchCallbacks callbacks;
   callbacks.failed = [&](size_t index, const Error& error) {
-    report.errors.push_back({manifest.images[index].image, error.category(), error.what()});
+    report.errors.push_back(
+        {path_text(manifest.images[index].image), error.category(), error.what()});
     progress.note(std::string("clipxai: ") + error.what());
   };
   callbacks.progress = [&](size_t done, size_t failed) { progress.update(done, failed); };
@@ -625,7 +643,7 @@ json to_json(const EvalReport& report) {
   for (const ErrorRecord& error : report.errors) errors.push_back(error_json(error));
   return {
       {"clipxai_version", CLIPXAI_VERSION},
-      {"manifest", report.manifest},
+      {"manifest", path_text(report.manifest)},
       {"model", model_json(report.model_path, report.model, report.method_defaults,
                            report.tokenizer_source)},
       {"crop", to_string(report.crop)},

@@ -1,13 +1,14 @@
 #include "clipxai/explain_job.h"
 
+#include <exception>
 #include <filesystem>
-#include <fstream>
 
 #include <ATen/Parallel.h>
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
 #include "clipxai/html_report.h"
+#include "clipxai/input_file.h"
 #include "clipxai/model.h"
 #include "clipxai/output.h"
 #include "clipxai/results_log.h"
@@ -36,6 +37,40 @@ void prepare_outputs(const ExplainJob& job) {
       throw usage_error("--json " + job.json_path + ": is a directory");
     }
   }
+}
+
+// The --json document must not replace what the run reads or its own files: the inputs, the
+// model, the prompt and vocabulary files, OUT's log, header, report and overlays.
+void refuse_json_over_run_files(const ExplainJob& job, const std::vector<BatchInput>& inputs,
+                                const std::vector<std::string>& slugs) {
+  if (job.json_path.empty() || job.json_path == kJsonToStandardOutput) return;
+  const fs::path out_dir(job.out_dir);
+  std::vector<ProtectedFile> files = {{(out_dir / "results.jsonl").string(), "the results log"},
+                                      {(out_dir / "run.json").string(), "the run header"},
+                                      {(out_dir / "report.html").string(), "the run's report"},
+                                      {job.model_path, "the model"},
+                                      {job.model_options.model_config, "the model config"},
+                                      {job.texts_from, "the prompt file"},
+                                      {job.vocabulary.explicit_path, "the vocabulary"}};
+  if (job.image.size() > 1 && job.image[0] == '@') {
+    files.push_back({job.image.substr(1), "the image list"});
+  }
+  for (const BatchInput& input : inputs) files.push_back({input.path, "an input image"});
+  // An overlay's name ends in "__<slug>.png"; only inputs whose base matches need a look.
+  const std::string name = fs::path(job.json_path).filename().string();
+  for (const std::string& slug : slugs) {
+    for (const char* extension : {".png", ".npy"}) {
+      const std::string suffix = "__" + slug + extension;
+      if (name.size() <= suffix.size() ||
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+        continue;
+      }
+      for (const BatchInput& input : inputs) {
+        files.push_back({(out_dir / input.output_base).string() + suffix, "an output of the run"});
+      }
+    }
+  }
+  refuse_overwriting("--json", job.json_path, files);
 }
 
 std::vector<std::string> prompt_texts(const ExplainJob& job) {
@@ -108,12 +143,9 @@ ImageResult write_explanation(const ExplainJob& job, const BatchInput& source,
 void write_run_header(const std::string& path, const nlohmann::json& header, bool resume) {
   std::error_code error;
   if (resume && fs::exists(path, error)) {
-    std::ifstream file(path);
     nlohmann::json previous;
-    try {
-      previous = nlohmann::json::parse(file);
-    } catch (const nlohmann::json::parse_error&) {
-      throw input_error(path + ": not a JSON object; remove it or use another --out");
+    if (const auto why = parse_json_text(read_input_file(path, "run header"), previous)) {
+      throw input_error(path + ": not valid JSON (" + *why + "); remove it or use another --out");
     }
     if (previous != header) {
       const nlohmann::json patch = nlohmann::json::diff(previous, header);
@@ -151,6 +183,8 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
 
   std::vector<BatchInput> inputs = enumerate_inputs(job.image, job.out_dir);
   if (job.shard) inputs = select_shard(inputs, *job.shard);
+  const std::vector<std::string> slugs = unique_slugs(texts);
+  refuse_json_over_run_files(job, inputs, slugs);
   std::optional<PhaseTimer> load_timer(std::in_place, timings, Phase::Load);
   ClipModel model = ClipModel::load(job.model_path, job.model_options);
   const Tokenizer tokenizer = load_tokenizer(job.vocabulary, model.embedded_vocabulary(),
@@ -162,6 +196,7 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
       report_json(model_json(model, tokenizer.source()), session.method_json(), {}, {});
   header.erase("results");
   header.erase("errors");
+  if (job.shard) header["shard"] = {{"index", job.shard->index}, {"count", job.shard->count}};
   const fs::path out_dir(job.out_dir);
   // The log first: its lock keeps a second run from overwriting this one's header.
   std::optional<PhaseTimer> header_timer(std::in_place, timings, Phase::Writing);
@@ -180,7 +215,6 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
   summary.log_path = log.path();
   if (callbacks.started) callbacks.started(summary.start);
 
-  const std::vector<std::string> slugs = unique_slugs(texts);
   BatchCallbacks batch = callbacks.batch;
   batch.failed = [&](size_t index, const Error& error) {
     log.append(error_json({pending[index]->key, error.category(), error.what()}));
@@ -207,9 +241,14 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
 
   std::vector<std::string> images;
   for (const BatchInput& input : inputs) images.push_back(input.key);
-  {
+  // A report that cannot be written (a full disk under OUT) must not cost the document, which
+  // may be going elsewhere: the failure is raised once the document is out.
+  std::exception_ptr report_failure;
+  try {
     PhaseTimer timer(timings, Phase::Writing);
     write_run_report(out_dir, header, images, log);
+  } catch (const Error&) {
+    report_failure = std::current_exception();
   }
   // The timings cover everything but writing the JSON document that reports them.
   if (timings != nullptr) {
@@ -224,6 +263,7 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
     write_file_atomically(job.json_path,
                           [&](std::ostream& out) { write_run_document(out, header, images, log); });
   }
+  if (report_failure) std::rethrow_exception(report_failure);
   return summary;
 }
 

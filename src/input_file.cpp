@@ -46,8 +46,38 @@ std::string read_input_file(const std::string& path, const std::string& what, ui
       throw fail("it is over the limit of " + std::to_string(max_bytes) + " bytes");
     }
   }
-  if (file.bad()) throw fail("a read error");
+  if (file.bad()) throw fail(std::string("read error (") + std::strerror(errno) + ")");
   return text;
+}
+
+std::optional<std::string> parse_json_text(std::string_view text, nlohmann::json& value) {
+  struct TooDeep {};
+  const auto bound_depth = [](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start ||
+         event == nlohmann::json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth) {
+      throw TooDeep{};
+    }
+    return true;
+  };
+  try {
+    value = nlohmann::json::parse(text, bound_depth);
+  } catch (const TooDeep&) {
+    return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  } catch (const nlohmann::json::exception& e) {
+    // Parse errors, and out_of_range for numbers beyond double's range.
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
+nlohmann::json parse_json_input(std::string_view text, const std::string& where,
+                                ErrorCategory category) {
+  nlohmann::json value;
+  if (const auto why = parse_json_text(text, value)) {
+    throw Error(category, where + ": not valid JSON (" + *why + ")");
+  }
+  return value;
 }
 
 }  // namespace clipxai

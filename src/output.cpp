@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <set>
 
 #include <torch/torch.h>
@@ -37,6 +38,60 @@ std::string slug(const std::string& text) {
 }
 
 }  // namespace
+
+std::string path_text(const std::string& path) {
+  // The length of the valid UTF-8 character at `i`, or 0 (RFC 3629: no overlong forms, no
+  // surrogates, nothing above U+10FFFF).
+  const auto character_length = [&](size_t i) -> size_t {
+    const auto at = [&](size_t k) { return static_cast<unsigned char>(path[k]); };
+    const unsigned char lead = at(i);
+    if (lead < 0x80) return 1;
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // bounds of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return 0;
+    }
+    if (i + length > path.size() || at(i + 1) < low || at(i + 1) > high) return 0;
+    for (size_t k = 2; k < length; ++k) {
+      if ((at(i + k) & 0xC0) != 0x80) return 0;
+    }
+    return length;
+  };
+  bool valid = true;
+  for (size_t i = 0; i < path.size() && valid;) {
+    const size_t length = character_length(i);
+    valid = length > 0;
+    i += length;
+  }
+  if (valid) return path;
+  std::string text;
+  for (size_t i = 0; i < path.size();) {
+    const size_t length = character_length(i);
+    if (length == 0) {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned char>(path[i]));
+      text += escaped;
+      ++i;
+    } else if (path[i] == '\\') {
+      text += "\\\\";
+      ++i;
+    } else {
+      text.append(path, i, length);
+      i += length;
+    }
+  }
+  return text;
+}
 
 std::string json_text(const nlohmann::json& value, int indent) {
   return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include "clipxai/output.h"
+
 namespace clipxai {
 namespace {
 
@@ -104,7 +106,7 @@ nlohmann::json model_json(const std::string& path, const ModelConfig& config,
                           const MethodDefaults& defaults, const std::string& tokenizer_source) {
   const StartLayers model_default = resolve_start_layers({}, config, defaults);
   return {
-      {"path", path},
+      {"path", path_text(path)},
       {"name", config.name},
       {"resolution", config.input_resolution},
       {"patch_size", config.patch_size},
@@ -123,7 +125,7 @@ nlohmann::json model_json(const std::string& path, const ModelConfig& config,
       {"image_std", floats_json(config.image_std)},
       {"relevance_start_layer", model_default.vision},
       {"relevance_start_layer_text", model_default.text},
-      {"tokenizer", tokenizer_source},
+      {"tokenizer", path_text(tokenizer_source)},
   };
 }
 
@@ -138,8 +140,8 @@ ImageResult image_result(const std::string& image, const Explanation& explanatio
   for (size_t i = 0; i < explanation.prompts.size(); ++i) {
     const PromptExplanation& prompt = explanation.prompts[i];
     PromptResult written{prompt.prompt, prompt.relevance, prompt.peak, {}, {}};
-    if (i < overlays.size()) written.overlay = overlays[i];
-    if (i < raws.size()) written.raw = raws[i];
+    if (i < overlays.size()) written.overlay = path_text(overlays[i]);
+    if (i < raws.size()) written.raw = path_text(raws[i]);
     result.prompts.push_back(std::move(written));
   }
   return result;

@@ -85,15 +85,13 @@ LogTail read_log_lines(const std::string& path, const std::function<void(const L
       tail.complete_bytes += text.size() + 1;
       continue;
     }
-    try {
-      line.record = json::parse(text);
-    } catch (const json::parse_error&) {
+    if (const auto why = parse_json_text(text, line.record)) {
       if (last_without_newline) {
         tail.torn_line = number;
         break;
       }
-      throw input_error(path + " line " + std::to_string(number) +
-                        ": not a complete JSON object (a torn or partially written line?)");
+      throw input_error(path + " line " + std::to_string(number) + ": not valid JSON (" + *why +
+                        "; a torn or partially written line?)");
     }
     tail.complete_bytes += text.size() + (last_without_newline ? 0 : 1);
     tail.missing_newline = last_without_newline;
@@ -227,7 +225,7 @@ json ResultsLog::read_record(const LogEntry& entry) const {
   file.seekg(static_cast<std::streamoff>(entry.offset));
   file.read(line.data(), static_cast<std::streamsize>(line.size()));
   if (!file) throw input_error(path_ + ": cannot read back the record of " + entry.image);
-  return json::parse(line);
+  return parse_json_input(line, path_);
 }
 
 bool is_complete(const LogEntry& entry, const std::vector<std::string>& prompts) {

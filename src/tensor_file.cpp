@@ -614,11 +614,8 @@ NamedTensors read_safetensors(const std::string& path) {
                       " is over the format's limit of " + std::to_string(kMaxSafetensorsHeader));
   }
   nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(file.data() + 8, file.data() + 8 + header_size);
-  } catch (const nlohmann::json::exception& e) {
-    throw model_error(path + ": safetensors header is not valid JSON (" + first_line(e.what()) +
-                      ")");
+  if (const auto why = parse_json_text(std::string_view(file.data() + 8, header_size), header)) {
+    throw model_error(path + ": safetensors header is not valid JSON (" + first_line(*why) + ")");
   }
   if (!header.is_object()) throw model_error(path + ": safetensors header is not a JSON object");
   const uint64_t data_size = file.size() - 8 - header_size;

@@ -77,10 +77,16 @@ const ByteSymbols& byte_symbols() {
   return symbols;
 }
 
+// How messages name a vocabulary: by its source, which for one inside a model says so already
+// ("vocabulary embedded in m.pt").
+std::string vocabulary_named(const std::string& source) {
+  return source.rfind("vocabulary ", 0) == 0 ? source : "vocabulary " + source;
+}
+
 std::string gunzip(const std::string& data, const std::string& source) {
   if (data.size() < 2 || static_cast<unsigned char>(data[0]) != 0x1F ||
       static_cast<unsigned char>(data[1]) != 0x8B) {
-    throw model_error("vocabulary " + source +
+    throw model_error(vocabulary_named(source) +
                       " is not gzip data (expected a gzip'd BPE merge list like " + kVocabFileName +
                       ")");
   }
@@ -108,7 +114,7 @@ std::string gunzip(const std::string& data, const std::string& source) {
   const std::string message = stream.msg ? stream.msg : "truncated data";
   inflateEnd(&stream);
   if (status != Z_STREAM_END) {
-    throw model_error("vocabulary " + source + " is damaged gzip data (" + message + ")");
+    throw model_error(vocabulary_named(source) + " is damaged gzip data (" + message + ")");
   }
   return out;
 }
@@ -226,7 +232,7 @@ void Tokenizer::read_openai_merges(const std::string& gzip_bytes) {
   std::getline(lines, line);
   for (int merge = 0; merge < merges_used; ++merge) {
     if (!std::getline(lines, line)) {
-      throw model_error("vocabulary " + source_ + " has only " + std::to_string(merge) +
+      throw model_error(vocabulary_named(source_) + " has only " + std::to_string(merge) +
                         " merges; a vocabulary of " + std::to_string(vocab_size_) +
                         " tokens needs " + std::to_string(merges_used));
     }
@@ -246,19 +252,15 @@ void Tokenizer::read_openai_merges(const std::string& gzip_bytes) {
 // the "#version" header, at most 49152 - 256 - 2 of them, and a token the vocabulary lacks
 // becomes the unknown token, <|endoftext|>.
 void Tokenizer::read_vocab_json(const std::string& vocab_json, const std::string& merges_txt) {
-  nlohmann::json vocabulary;
-  try {
-    vocabulary = nlohmann::json::parse(vocab_json);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw model_error("vocabulary " + source_ + ": vocab.json is not valid JSON (" + e.what() +
-                      ")");
-  }
+  const nlohmann::json vocabulary = parse_json_input(
+      vocab_json, vocabulary_named(source_) + ": vocab.json", ErrorCategory::Model);
   if (!vocabulary.is_object() || vocabulary.empty()) {
-    throw model_error("vocabulary " + source_ + ": vocab.json is not a JSON object of token -> id");
+    throw model_error(vocabulary_named(source_) +
+                      ": vocab.json is not a JSON object of token -> id");
   }
   for (const auto& [token, id] : vocabulary.items()) {
     if (!id.is_number_unsigned() || id.get<uint64_t>() >= static_cast<uint64_t>(vocab_size_)) {
-      throw model_error("vocabulary " + source_ + ": vocab.json gives \"" + token + "\" the id " +
+      throw model_error(vocabulary_named(source_) + ": vocab.json gives \"" + token + "\" the id " +
                         id.dump() + ", outside the model's " + std::to_string(vocab_size_) +
                         " token embeddings");
     }
@@ -269,7 +271,7 @@ void Tokenizer::read_vocab_json(const std::string& vocab_json, const std::string
   for (const auto& [token, id] : {std::pair{kStartOfText, &sot_id_}, {kEndOfText, &eot_id_}}) {
     const auto found = token_to_id_.find(std::string(token));
     if (found == token_to_id_.end()) {
-      throw model_error("vocabulary " + source_ + ": vocab.json has no " + std::string(token));
+      throw model_error(vocabulary_named(source_) + ": vocab.json has no " + std::string(token));
     }
     *id = found->second;
   }
@@ -290,7 +292,7 @@ std::pair<std::string, std::string> Tokenizer::merge_pair(const std::string& lin
                                                           int line_number) const {
   const std::vector<std::string> pair = split_fields(line);
   if (pair.size() != 2) {
-    throw model_error("vocabulary " + source_ + " line " + std::to_string(line_number) +
+    throw model_error(vocabulary_named(source_) + " line " + std::to_string(line_number) +
                       " is not a BPE merge \"first second\": \"" + line + "\"");
   }
   return {pair[0], pair[1]};

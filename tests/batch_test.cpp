@@ -20,6 +20,7 @@
 
 #include "clipxai/batch.h"
 #include "clipxai/error.h"
+#include "clipxai/output.h"
 #include "clipxai/prefetch.h"
 #include "clipxai/progress.h"
 #include "clipxai/results_log.h"
@@ -110,6 +111,42 @@ TEST_F(EnumerateTest, SharedStemsKeepTheirExtensionInOutputNames) {
   for (const char* file : {"cat.jpg", "cat.png", "dog.jpg", "sub/cat.jpg"}) write(file);
   EXPECT_EQ(output_bases_of(enumerate_inputs(root_.string())),
             (std::vector<std::string>{"cat.jpg", "cat.png", "dog", "sub/cat"}));
+}
+
+TEST_F(EnumerateTest, NamesThatAreNotUtf8KeepTheirIdentityInKeysAndOutputNames) {
+  const std::string latin1 = "caf\xe9";
+  write(latin1 + "/" + latin1 + ".png");
+  write(latin1 + "/cafe\xcc\x81.png");  // valid UTF-8, decomposed: kept as it is
+  const std::vector<BatchInput> inputs = enumerate_inputs(root_.string());
+  EXPECT_EQ(keys_of(inputs),
+            (std::vector<std::string>{"caf\\xe9/caf\\xe9.png", "caf\\xe9/cafe\xcc\x81.png"}));
+  EXPECT_EQ(output_bases_of(inputs),
+            (std::vector<std::string>{"caf\\xe9/caf\\xe9", "caf\\xe9/cafe\xcc\x81"}));
+  EXPECT_EQ(inputs[0].path, path(latin1 + "/" + latin1 + ".png"));
+}
+
+TEST_F(EnumerateTest, LongNamesGetShortOutputNamesThatStayDistinct) {
+  const std::string stem(240, 'p');
+  write(stem + "1.png");
+  write(stem + "2.png");
+  std::string accents = "x";  // two-byte characters from an odd offset: the cut falls inside one
+  for (int i = 0; i < 100; ++i) accents += "\xc3\xa9";
+  write(accents + ".png");
+  const std::vector<BatchInput> inputs = enumerate_inputs(root_.string());
+  const std::vector<std::string> bases = output_bases_of(inputs);
+  ASSERT_EQ(bases.size(), 3u);
+  for (const std::string& base : bases) {
+    EXPECT_LE(base.size(), kMaxOutputBaseNameBytes) << base;
+    EXPECT_EQ(base[base.size() - 17], '~') << base;
+  }
+  EXPECT_EQ(bases[0].substr(0, 150), stem.substr(0, 150));
+  EXPECT_NE(bases[0], bases[1]);
+  EXPECT_EQ(keys_of(inputs)[0], stem + "1.png");                        // the key is the whole name
+  EXPECT_EQ(output_bases_of(enumerate_inputs(root_.string())), bases);  // deterministic
+  const std::string kept = bases[2].substr(0, bases[2].size() - 17);
+  EXPECT_EQ(kept, accents.substr(0, kept.size()));
+  EXPECT_EQ(path_text(kept), kept);  // whole characters only
+  EXPECT_LT(kept.size(), kMaxOutputBaseNameBytes - 17);
 }
 
 TEST_F(EnumerateTest, FollowsLinksButNotLoops) {

@@ -420,7 +420,18 @@ INSTANTIATE_TEST_SUITE_P(
                    R"({"results": [{"image": "a.png"}]})", "doc.json",
                    "doc.json: results[0]: a result needs"},
         BadRunCase{"missing_document", "", "", "absent.json",
-                   "absent.json: cannot read the run document: does not exist"}),
+                   "absent.json: cannot read the run document: does not exist"},
+        BadRunCase{"document_nested_too_deep", "doc.json",
+                   std::string(100000, '[') + std::string(100000, ']'), "doc.json",
+                   "doc.json: not valid JSON (nested deeper than 100 levels)"},
+        BadRunCase{"document_number_out_of_range", "doc.json", R"({"results": [1e400]})",
+                   "doc.json", "doc.json: not valid JSON ([json.exception.out_of_range.406]"},
+        BadRunCase{"line_number_out_of_range", "results.jsonl",
+                   kGoodLine + "\n" + R"({"image": "b.png", "x": -1e400})" + "\n", "",
+                   "results.jsonl line 2: not valid JSON ([json.exception.out_of_range.406]"},
+        BadRunCase{"line_nested_too_deep", "results.jsonl",
+                   std::string(101, '[') + std::string(101, ']') + "\n", "",
+                   "results.jsonl line 1: not valid JSON (nested deeper than 100 levels"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(RunCheck, ExitCodesTableAndJson) {

@@ -219,7 +219,7 @@ TEST(CheckpointFormats, BrokenCheckpointsAreOneLineModelErrorsNamingThem) {
          write_bytes(folder / "config.json", "{\"model_type\": ");
          return folder;
        },
-       "config.json is not valid JSON"},
+       "config.json: not valid JSON"},
       {"config disagreeing with the shapes",
        edited("hf", "config.json", [](auto& json) { json["vision_config"]["hidden_size"] = 32; }),
        "config.json: vision_config.hidden_size is 32, but the weights' shapes give 16"},

@@ -30,7 +30,7 @@ TEST(Manifest, ParsesEntriesAndResolvesPathsAgainstTheManifestDirectory) {
        "objects": [{"text": "dog", "box": [1, 2.5, 30, 40], "mask": "m/dog.png"},
                    {"text": "cat", "box": [0, 0, 5, 5], "mask": null}]},
       {"image": "/abs/b.png", "prompts": ["girl"], "objects": []}]})",
-                                           "data/set/m.json");
+                                           "data/set/m.json", /*allow_outside=*/true);
   EXPECT_EQ(manifest.path, "data/set/m.json");
   ASSERT_EQ(manifest.images.size(), 2u);
   const ManifestImage& first = manifest.images[0];
@@ -47,7 +47,7 @@ TEST(Manifest, ParsesEntriesAndResolvesPathsAgainstTheManifestDirectory) {
 
 struct ManifestErrorCase {
   const char* name;
-  const char* text;
+  std::string text;
   const char* message;  // the whole message after "m.json: "
 };
 
@@ -124,6 +124,24 @@ INSTANTIATE_TEST_SUITE_P(
                           R"({"images": [{"image": "a.png", "prompts": ["a"], "objects": [
                               {"box": [0, 0, 1, 1]}]}]})",
                           "images[0].objects[0].text: missing"},
+        ManifestErrorCase{"NotJsonTooDeep", std::string(150, '[') + std::string(150, ']'),
+                          "not valid JSON: nested deeper than 100 levels"},
+        ManifestErrorCase{"NotJsonNumberOutOfRange", R"({"images": 1e400})",
+                          "not valid JSON: [json.exception.out_of_range.406]"},
+        ManifestErrorCase{
+            "ImageAbsolute",
+            R"({"images": [{"image": "/etc/passwd", "prompts": ["a"], "objects": []}]})",
+            "images[0].image: /etc/passwd is outside the manifest's directory; pass "
+            "--allow-outside"},
+        ManifestErrorCase{
+            "ImageClimbsOut",
+            R"({"images": [{"image": "a/../../../../etc/passwd", "prompts": ["a"], "objects": []}]})",
+            "images[0].image: a/../../../../etc/passwd is outside the manifest's directory"},
+        ManifestErrorCase{
+            "MaskClimbsOut",
+            R"({"images": [{"image": "a.png", "prompts": ["a"], "objects": [
+                              {"text": "a", "box": [0, 0, 1, 1], "mask": "../m.png"}]}]})",
+            "images[0].objects[0].mask: ../m.png is outside the manifest's directory"},
         ManifestErrorCase{"MaskNotText",
                           R"({"images": [{"image": "a.png", "prompts": ["a"], "objects": [
                               {"text": "a", "box": [0, 0, 1, 1], "mask": 5}]}]})",
@@ -537,6 +555,7 @@ TEST_P(RunErrors, StopTheRunWithTheRightCategory) {
   }
   EvalOptions options;
   options.manifest = write_manifest(GetParam().name, manifest);
+  options.allow_outside = true;  // the manifest, in a scratch folder, names the test images
   options.model = *GetParam().model ? GetParam().model : kTinyModel;
   options.settings = start_layer_settings(GetParam().start_layers);
   try {
@@ -589,6 +608,7 @@ TEST(RegionErrors, BoxOutsideTheImageOrBadMaskIsThatImagesError) {
   if (!fs::exists(kTinyModel)) GTEST_SKIP() << kTinyModel << " is absent";
   EvalOptions options;
   options.model = kTinyModel;
+  options.allow_outside = true;  // the manifest, in a scratch folder, names the test images
   options.manifest = write_manifest("region_errors", std::string(R"({"images": [
       {"image": ")") + kEvalData + R"(/square.png", "prompts": ["a dog"],
        "objects": [{"text": "a dog", "box": [40, 0, 50, 10]}]},
@@ -596,18 +616,22 @@ TEST(RegionErrors, BoxOutsideTheImageOrBadMaskIsThatImagesError) {
        "objects": [{"text": "a dog", "box": [0, 0, 4, 4], "mask": ")" +
                                                          kEvalData + R"(/square_dog_mask.png"}]},
       {"image": ")" + kEvalData + R"(/square.png", "prompts": ["a dog"],
-       "objects": [{"text": "a dog", "box": [0, 0, 4, 4], "mask": "no_such_mask.png"}]}]})");
+       "objects": [{"text": "a dog", "box": [0, 0, 4, 4], "mask": "no_such_mask.png"}]},
+      {"image": ")" + kEvalData + R"(/square.png", "prompts": ["a dog"],
+       "objects": [{"text": "a dog", "box": [0, 0, 4, 4], "mask": "/dev/zero"}]}]})");
   const EvalReport report = run_eval(options);
-  ASSERT_EQ(report.errors.size(), 3u);
+  ASSERT_EQ(report.errors.size(), 4u);
   EXPECT_NE(report.errors[0].message.find("images[0].objects[0].box lies outside the 32x32 image"),
             std::string::npos)
       << report.errors[0].message;
   EXPECT_NE(report.errors[1].message.find("square_dog_mask.png: mask is 32x32, its image 48x32"),
             std::string::npos)
       << report.errors[1].message;
-  EXPECT_NE(report.errors[2].message.find("no_such_mask.png: mask file not found"),
+  EXPECT_NE(report.errors[2].message.find("no_such_mask.png: cannot read the mask: does not exist"),
             std::string::npos)
       << report.errors[2].message;
+  EXPECT_EQ(report.errors[3].message,
+            "/dev/zero: cannot read the mask: is not a regular file (a FIFO, socket or device)");
   EXPECT_EQ(report.settings[0].summary.objects, 0);
 }
 

@@ -1,5 +1,6 @@
 #include "clipxai/output.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -83,6 +85,108 @@ TEST_F(AtomicWrite, StreamedContentsReplaceTheFileOnlyWhenComplete) {
                Error);
   EXPECT_EQ(read_file(path), "old page");
   EXPECT_EQ(entries(), std::vector<std::string>{"report.html"});
+}
+
+TEST_F(AtomicWrite, FollowsSymbolicLinksAndKeepsThem) {
+  fs::create_directories(dir_ / "docs");
+  std::ofstream(dir_ / "docs" / "target.json") << "old";
+  fs::create_symlink("docs/target.json", dir_ / "link.json");
+  fs::create_symlink("docs/new.json", dir_ / "dangling.json");
+  fs::create_symlink("chain.json", dir_ / "loop.json");
+  fs::create_symlink("loop.json", dir_ / "chain.json");
+  write_file_atomically((dir_ / "link.json").string(), "through the link");
+  write_file_atomically((dir_ / "dangling.json").string(), "created at the target");
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.json"));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.json"));
+  EXPECT_EQ(read_file(dir_ / "docs" / "target.json"), "through the link");
+  EXPECT_EQ(read_file(dir_ / "docs" / "new.json"), "created at the target");
+  EXPECT_THROW(write_file_atomically((dir_ / "loop.json").string(), "x"), Error);
+  EXPECT_TRUE(fs::is_symlink(dir_ / "loop.json"));
+}
+
+TEST_F(AtomicWrite, WritesThroughDevicesAndFifosAndRefusesDirectories) {
+  write_file_atomically("/dev/null", "discarded");
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
+  try {
+    write_file_atomically("/dev/full", "no room");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), "cannot write /dev/full: No space left on device");
+  }
+  const fs::path fifo = dir_ / "pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] { received = read_file(fifo); });
+  write_file_atomically(fifo.string(), "through the pipe");
+  reader.join();
+  EXPECT_EQ(received, "through the pipe");
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  fs::create_directories(dir_ / "folder");
+  try {
+    write_file_atomically((dir_ / "folder").string(), "x");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "cannot write " + (dir_ / "folder").string() + ": is a directory");
+  }
+}
+
+TEST_F(AtomicWrite, RefusesOutputsThatAreProtectedFiles) {
+  std::ofstream(dir_ / "input.png") << "pixels";
+  fs::create_symlink("input.png", dir_ / "alias.png");
+  fs::create_hard_link(dir_ / "input.png", dir_ / "hard.png");
+  fs::create_directories(dir_ / "model");
+  const std::vector<ProtectedFile> files = {{(dir_ / "input.png").string(), "an input image"},
+                                            {(dir_ / "log.jsonl").string(), "the results log"},
+                                            {(dir_ / "model").string(), "the model"},
+                                            {"", "nothing"}};
+  struct Case {
+    std::string output;
+    std::string message;  // empty: allowed
+  };
+  const std::string input = (dir_ / "input.png").string();
+  const std::vector<Case> cases = {
+      {input, "--json " + input + ": is an input image (" + input + "); write it somewhere else"},
+      {(dir_ / "alias.png").string(), "is an input image"},
+      {(dir_ / "hard.png").string(), "is an input image"},
+      {(dir_ / "sub" / ".." / "input.png").string(), "is an input image"},
+      {(dir_ / "log.jsonl").string(), "is the results log"},  // not written yet
+      {(dir_ / "model" / "config.json").string(), "is inside the model"},
+      {(dir_ / "other.json").string(), ""},
+      {"/dev/null", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.output);
+    try {
+      refuse_overwriting("--json", c.output, files);
+      EXPECT_EQ(c.message, "");
+    } catch (const Error& error) {
+      EXPECT_EQ(error.category(), ErrorCategory::Usage);
+      ASSERT_NE(c.message, "");
+      EXPECT_NE(std::string(error.what()).find(c.message), std::string::npos) << error.what();
+    }
+  }
+  EXPECT_EQ(read_file(dir_ / "input.png"), "pixels");
+}
+
+TEST(PathText, ValidNamesStayAndOthersAreEscapedLosslessly) {
+  struct Case {
+    std::string path;
+    std::string text;
+  };
+  const std::vector<Case> cases = {
+      {"photos/caf\xc3\xa9.jpg", "photos/caf\xc3\xa9.jpg"},  // valid UTF-8: unchanged
+      {"a\\b.png", "a\\b.png"},
+      {"caf\xe9.jpg", "caf\\xe9.jpg"},
+      {"caf\xe9\\x.jpg", "caf\\xe9\\\\x.jpg"},       // a backslash in such a name is doubled
+      {"\xc0\xaf", "\\xc0\\xaf"},                    // overlong '/'
+      {"\xed\xa0\x80", "\\xed\\xa0\\x80"},           // a surrogate
+      {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},  // above U+10FFFF
+      {"\xe2\x82", "\\xe2\\x82"},                    // cut short
+      {"ok\xff\xc3\xa9", "ok\\xff\xc3\xa9"},         // valid characters kept beside bad bytes
+  };
+  for (const Case& c : cases) EXPECT_EQ(path_text(c.path), c.text) << c.path;
+  EXPECT_NE(path_text("caf\xe9.jpg"), path_text("caf\xe8.jpg"));
 }
 
 using Png = ScratchDir;

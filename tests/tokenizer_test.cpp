@@ -318,7 +318,7 @@ TEST(VocabJsonTest, BadFilesAreModelErrorsNamingTheSource) {
     std::string message_part;
   };
   const std::vector<Case> cases = {
-      {"not JSON", "{\"a\": ", kTinyMergesTxt, 8, "vocab.json is not valid JSON"},
+      {"not JSON", "{\"a\": ", kTinyMergesTxt, 8, "vocab.json: not valid JSON"},
       {"not an object", "[1, 2]", kTinyMergesTxt, 8, "not a JSON object of token -> id"},
       {"id past the embeddings", kTinyVocabJson, kTinyMergesTxt, 7,
        "gives \"the</w>\" the id 7, outside the model's 7 token embeddings"},
@@ -367,6 +367,15 @@ TEST(MergeListTest, BadDataIsAModelErrorNamingTheSource) {
     EXPECT_NE(message.find("the-source.gz"), std::string::npos) << message;
     EXPECT_NE(message.find(c.message_part), std::string::npos) << message;
   }
+}
+
+TEST(MergeListTest, AnEmbeddedVocabularyIsNamedOnce) {
+  const Error error = error_from([] {
+    Tokenizer(VocabularyFiles{"vocabulary embedded in model.pt", kTinyMerges, "", ""}, 517);
+  });
+  EXPECT_EQ(std::string(error.what()),
+            "vocabulary embedded in model.pt is not gzip data (expected a gzip'd BPE merge list "
+            "like bpe_simple_vocab_16e6.txt.gz)");
 }
 
 // ---- Where the vocabulary comes from ----

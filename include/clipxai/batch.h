@@ -17,7 +17,8 @@
 // Each input has a key: the name results, resume and merge know it by ("image" in the JSON).
 //   FILE   the argument as given;
 //   DIR    the path relative to DIR, with '/' separators ("cats/tabby.jpg");
-//   @LIST  the line as written, lexically normalised ("./a//b.png" -> "a/b.png").
+//   @LIST  the line as written, lexically normalised ("./a//b.png" -> "a/b.png"),
+// each as output.h's path_text writes it: a name that is not UTF-8 keeps its identity in JSON.
 // Inputs come sorted by key in image_order_less order (check.h: std::filesystem::path order, so
 // a folder's images come together, and a merged sharded run lists images as the unsharded run).
 // Keys are unique; a list naming a file twice is a usage error.
@@ -26,7 +27,9 @@
 // input tree: output_base is the key without its extension ("cats/tabby"), keeping the extension
 // where two inputs of one directory share a stem ("cats/tabby.jpg", "cats/tabby.png"); for FILE
 // it is the bare file stem; components that would leave --out (a root, "..") become "_root" and
-// "_up". Two inputs whose output bases still coincide are a usage error.
+// "_up". A file name longer than kMaxOutputBaseNameBytes is cut there, at a character boundary,
+// ending in "~" and 16 hex digits of its hash, so every output name fits the file system's
+// 255-byte limit. Two inputs whose output bases still coincide are a usage error.
 //
 // Shards: --shard K/N (1 <= K <= N) takes the inputs whose key hashes to K - 1 modulo N (64-bit
 // FNV-1a of the key's bytes, mixed by MurmurHash3's finaliser). An image's shard depends on its
@@ -35,11 +38,15 @@
 // for thousands of images), not exactly.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace clipxai {
+
+// 255 bytes less "__", the longest prompt slug (output.h) and ".png".
+inline constexpr size_t kMaxOutputBaseNameBytes = 255 - 2 - 64 - 4;
 
 struct BatchInput {
   std::string path;         // where to read the file

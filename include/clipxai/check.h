@@ -133,11 +133,14 @@ bool image_order_less(const std::string& a, const std::string& b);
 // inputs sorted by image_order_less, and the error records sorted likewise (by their "image").
 // Inputs are runs as load_run reads them (normally the shards' --out directories). Throws
 // Error(Input) when an input has no header, the headers differ (naming the inputs and the first
-// differing field), or an image has results in more than one place.
+// differing field), an image has results in more than one place, a result is not one `check`
+// can read (a ragged, null or text grid), or the inputs are shards ("shard" in their headers,
+// left out of the merged one) but not every shard 1/N..N/N exactly once.
 nlohmann::json merge_runs(const std::vector<std::string>& inputs);
 
 // The whole `clipxai merge OUT INPUT...` command: writes merge_runs' document to `output_path`
-// atomically ("-": to `out`) and otherwise prints one summary line to `out`.
+// atomically ("-": to `out`) and otherwise prints one summary line to `out`. Error(Usage) before
+// reading anything when `output_path` is one of the inputs' files.
 void run_merge(const std::string& output_path, const std::vector<std::string>& inputs,
                std::ostream& out);
 

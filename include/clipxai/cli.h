@@ -33,6 +33,11 @@ torch::Device parse_device(const std::string& name);
 // `--crop center|pad`; anything else fails with "'x' is not one of a, b, c".
 CLI::Validator one_of(const std::map<std::string, int>& names);
 
+// A CLI11 check that the value is a number in [low, high] (a whole one when `whole`), run on each
+// value before CLI11 converts it: "'x' is not a whole number" rather than CLI11's "Value x not in
+// range", and NaN, which no comparison lets through, is refused too.
+CLI::Validator number_in(double low, double high, bool whole);
+
 // Options several commands share, declared once: --model/--vocab/--model-config, --crop,
 // --threads/--device.
 struct ModelOptions {
@@ -103,6 +108,7 @@ int run_info(const InfoOptions& options);
 
 struct EvalCommandOptions {
   std::string manifest;
+  bool allow_outside = false;
   ModelOptions model;
   std::string methods;            // "a,b,c" or "all"; empty: the default method
   std::vector<int> start_layers;  // one setting (table row) each for the methods that take one

@@ -1,7 +1,9 @@
 // `clipxai eval`: a benchmark of explanation methods — how well their maps land on the objects
 // they name, how faithful they are to the model, and how long they take.
 //
-// Manifest (JSON; paths relative to the manifest's directory unless absolute):
+// Manifest (JSON; paths relative to the manifest's directory; unless outside paths are allowed,
+// every image and mask must lie in that directory or below it, so a manifest from elsewhere cannot
+// make clipxai open /etc/passwd or ../../secret.png):
 //   {"images": [{"image": "scenes/000.png",
 //                "prompts": ["girl", "boy", "dog", ...],
 //                "objects": [{"text": "girl", "box": [x0, y0, x1, y1],
@@ -93,10 +95,13 @@ struct Manifest {
 };
 
 // Throws Error(Input) naming `path` and the JSON location of the problem, e.g.
-// "m.json: images[3].objects[0].box: expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1".
-Manifest load_manifest(const std::string& path);
+// "m.json: images[3].objects[0].box: expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1", or an
+// image or mask path outside the manifest's directory ("..", absolute) unless `allow_outside`.
+// Nothing a path names is opened here.
+Manifest load_manifest(const std::string& path, bool allow_outside = false);
 // The same from the manifest's text; relative paths are resolved against `path`'s directory.
-Manifest parse_manifest(const std::string& text, const std::string& path);
+Manifest parse_manifest(const std::string& text, const std::string& path,
+                        bool allow_outside = false);
 
 // ---- Metrics on one upsampled map (render.h) and one ground-truth region ----
 
@@ -121,7 +126,8 @@ std::vector<EvalSetting> start_layer_settings(const std::vector<std::optional<in
 
 struct EvalOptions {
   std::string manifest;
-  std::string model;  // checkpoint path (the command line resolves the default model)
+  bool allow_outside = false;  // image and mask paths may leave the manifest's directory
+  std::string model;           // checkpoint path (the command line resolves the default model)
   LoadOptions model_options;
   int64_t max_pixels = kDefaultMaxPixels;  // image.h: a larger image is an error for it alone
   VocabularySources vocabulary;  // tokenizer.h; empty: the model's embedded vocabulary only

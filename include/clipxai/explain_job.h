@@ -8,7 +8,9 @@
 // output base mirrors the input tree (batch.h), the slug is output.h's. Every finished image is
 // appended to results.jsonl at once; a resumed run skips images whose latest record is complete
 // for the same prompts. OUT/run.json holds the run's header ("clipxai_version", "model",
-// "method"); resuming with other settings is an Error(Usage).
+// "method", and for a shard "shard": {"index": K, "count": N}, so merge can tell one missing);
+// resuming with other settings is an Error(Usage). The --json document may not be one of the
+// run's inputs or its own files (atomic_file.h's refuse_overwriting).
 #pragma once
 
 #include <cstddef>

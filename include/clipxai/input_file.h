@@ -1,12 +1,17 @@
 // The files a user names — images, image lists, prompt files, manifests, run documents,
 // vocabularies — read with the checks every such read needs. Only a regular file is opened: a
 // FIFO would block the reader forever and a device such as /dev/zero never ends. Text inputs are
-// bounded in size, so a huge one is an error rather than a read until memory runs out.
+// bounded in size, so a huge one is an error rather than a read until memory runs out. JSON from
+// outside is parsed with a bound on its nesting, so a hostile document cannot exhaust the stack
+// or memory of whatever walks it later.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "clipxai/error.h"
 
@@ -25,5 +30,16 @@ std::optional<std::string> input_file_problem(const std::string& path);
 std::string read_input_file(const std::string& path, const std::string& what,
                             uint64_t max_bytes = kMaxTextInputBytes,
                             ErrorCategory category = ErrorCategory::Input);
+
+// Far deeper than any JSON clipxai reads: a run document nests 6 levels, a model's config 4.
+inline constexpr int kMaxJsonDepth = 100;
+
+// `text` as JSON, or the reason it is not acceptable: not JSON, nested deeper than
+// kMaxJsonDepth, or a number outside the range of double (1e400).
+std::optional<std::string> parse_json_text(std::string_view text, nlohmann::json& value);
+
+// The same, throwing Error(category) "WHERE: not valid JSON (REASON)".
+nlohmann::json parse_json_input(std::string_view text, const std::string& where,
+                                ErrorCategory category = ErrorCategory::Input);
 
 }  // namespace clipxai

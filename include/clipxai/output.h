@@ -16,9 +16,17 @@
 
 namespace clipxai {
 
-// `value` as JSON text: nlohmann's dump(indent), or one line for indent -1. Never throws: strings that are not UTF-8 (file names may be any bytes) have their bad
-// bytes written as U+FFFD. Every JSON document and line clipxai writes goes through it.
+// `value` as JSON text: nlohmann's dump(indent), or one line for indent -1. Never throws: strings
+// that are not UTF-8 have their bad bytes written as U+FFFD. Every JSON document and line clipxai
+// writes goes through it; file names are first made text by path_text, which loses nothing.
 std::string json_text(const nlohmann::json& value, int indent = 2);
+
+// A file name (any bytes but NUL) as UTF-8 text that tells it apart from every other name: a
+// valid UTF-8 name is itself; in one that is not, each byte outside a valid character becomes
+// \xhh (two lower-case hex digits) and each backslash \\, as Python's repr writes bytes. Batch
+// keys (the "image" of results, resume and merge) and the output names derived from them are in
+// this form, so a name such as "caf\xe9.jpg" keeps its identity across runs.
+std::string path_text(const std::string& path);
 
 // `rgb`: CV_8UC3 in RGB order. encode_png gives the file's bytes; write_png writes them.
 std::string encode_png(const cv::Mat& rgb);

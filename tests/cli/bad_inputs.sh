@@ -59,7 +59,8 @@ status=0
 status=0
 "$BIN" tokenize --model "$MODEL" -- "a dog" >&- 2>"$TMP/stderr" || status=$?
 [ "$status" -eq 2 ] || fail "tokenize onto a closed stdout exited $status"
-expect_failure 2 "--alpha" "${explain[@]}" --alpha nan "$TMP/good.png" "a dog"
+expect_failure 2 "--alpha: 'nan' is not a number (expected 0 to 1)" "${explain[@]}" --alpha nan \
+  "$TMP/good.png" "a dog"
 
 # Prompts.
 expect_failure 2 'prompt ""' "${explain[@]}" "$TMP/good.png" "a dog" ""
@@ -128,6 +129,9 @@ expect_failure 2 "unknown method" "${eval_run[@]}" --method chefer2021,shap
 expect_failure 2 "rollout uses attention only" "${eval_run[@]}" --method all --contrast "a cat"
 expect_failure 2 "--param target" "${eval_run[@]}" --method legrad --param target=logit
 expect_failure 2 "--start-layer" "${eval_run[@]}" --method legrad --start-layer 0
+expect_failure 2 "--start-layer: 'x' is not a whole number (expected -1 to 1048576)" \
+  "${eval_run[@]}" --start-layer 0,x
+expect_failure 2 "--max-pixels: '1.5' is not a whole number" "${eval_run[@]}" --max-pixels 1.5
 expect_failure 2 "--deletion-insertion" "${eval_run[@]}" --plot "$TMP/curves.png"
 
 # Failed runs leave no partial or temporary files behind.

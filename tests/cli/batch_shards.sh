@@ -1,5 +1,6 @@
 # `clipxai explain --shard K/N`: shards 1/N..N/N explain every image exactly once, and
-# `clipxai merge` of their --out directories equals the unsharded run's document.
+# `clipxai merge` of their --out directories equals the unsharded run's document; a set of
+# shards with one missing or repeated is refused.
 set -eu
 BIN=$1
 SRC=$2
@@ -45,4 +46,15 @@ unsharded = json.dumps(json.load(open(f"{tmp}/all.json")))
 check(re.sub(f"{tmp}/shard[123]/", f"{tmp}/all/", merged) == unsharded,
       "the merged shards differ from the unsharded run")
 EOF
+
+# Shards given wrongly: each refused, naming what is missing or repeated.
+while IFS='|' read -r message inputs; do
+  # shellcheck disable=SC2086  # the words are the inputs
+  expect_failure 2 "$message" merge "$TMP/partial.json" $inputs
+done <<EOF2
+the job has 3 shards and 2 were given: missing 3/3|$TMP/shard1 $TMP/shard2
+shard 2/3 is given twice: $TMP/shard2 and $TMP/shard2|$TMP/shard1 $TMP/shard2 $TMP/shard2 $TMP/shard3
+$TMP/all is an unsharded run, $TMP/shard1 a shard (1/3)|$TMP/shard1 $TMP/all
+EOF2
+[ ! -e "$TMP/partial.json" ] || fail "merge wrote a document from a partial set of shards"
 echo "batch shards: ok"

@@ -2,7 +2,10 @@
 # hundred KB) in a folder fails alone, from its header, in little memory, and the other images,
 # the document and the report are still written; FIFOs and devices named as an image, inside a
 # folder, in an @LIST, as --texts-from, --vocab, a manifest, a model or a run document fail at
-# once instead of blocking or reading forever (helpers.bash's expect_failure fails a hang).
+# once instead of blocking or reading forever (helpers.bash's expect_failure fails a hang). Damaged
+# images (a JPEG scan cut short, a PNG with a bad CRC, a cut TIFF) fail with one line of clipxai's
+# own and nothing from the decoders; names with control characters are printed escaped; paths the
+# system cannot reach (too long, a link loop, a folder deeper than PATH_MAX) say so.
 set -eu
 BIN=$1
 SRC=$2
@@ -64,4 +67,72 @@ expect_failure 2 "fifo.json: cannot read the manifest: is not a regular file" ev
   "$TMP/fifo.json"
 expect_failure 2 "fifo.json: cannot read the run document: is not a regular file" check \
   "$TMP/fifo.json" "$TMP/fifo.json"
+
+# Images that decode into partly invented pixels, or make a decoder print: one line, exit 2.
+"$PY" - "$TMP/photos/good.png" "$TMP/damaged" <<'EOF'
+import io, struct, sys
+from PIL import Image
+source, out = sys.argv[1], sys.argv[2]
+picture = Image.open(source).convert("RGB").resize((96, 64))
+encoded = io.BytesIO()
+picture.save(encoded, "JPEG", quality=90)
+jpeg = encoded.getvalue()
+scan = jpeg.index(b"\xff\xda")
+header_end = scan + 2 + struct.unpack(">H", jpeg[scan + 2:scan + 4])[0]
+scan_data = jpeg[header_end:-2]
+# The scan cut to a quarter, its end-of-image marker kept: libjpeg fills the rest with grey.
+with open(f"{out}_cut_scan.jpg", "wb") as cut:
+    cut.write(jpeg[:header_end] + scan_data[:len(scan_data) // 4] + b"\xff\xd9")
+png = bytearray(open(source, "rb").read())
+png[png.index(b"IDAT") + 8] ^= 0xFF  # a data byte changed, its chunk's CRC left as it was
+open(f"{out}_bad_crc.png", "wb").write(png)
+tiff = io.BytesIO()
+picture.save(tiff, "TIFF")
+open(f"{out}_cut.tiff", "wb").write(tiff.getvalue()[:len(tiff.getvalue()) // 2])
+EOF
+while IFS='|' read -r file message; do
+  expect_failure 2 "$message" explain --model "$MODEL" --out "$TMP/out4" "$TMP/$file" "a dog"
+done <<EOF
+damaged_cut_scan.jpg|damaged_cut_scan.jpg' could not be decoded (JPEG): Corrupt JPEG data: premature end of data segment
+damaged_bad_crc.png|damaged_bad_crc.png' could not be decoded (PNG): 
+damaged_cut.tiff|damaged_cut.tiff' is truncated: its TIFF data ends early
+EOF
+expect_failure 2 "/proc/self/mem: cannot read the image file: read error" explain --model "$MODEL" \
+  --out "$TMP/out4" /proc/self/mem "a dog"
+
+# Names that would forge a line or drive the terminal are printed escaped; paths the system
+# cannot reach say why.
+expect_failure 2 'hostile\nclipxai: all done\x1b[2J.png' explain --model "$MODEL" \
+  --out "$TMP/out4" "$TMP/hostile"$'\n'"clipxai: all done"$'\x1b'"[2J.png" "a dog"
+ln -s loop.png "$TMP/loop.png"
+expect_failure 2 "loop.png' cannot be looked at (Too many levels of symbolic links)" explain \
+  --model "$MODEL" --out "$TMP/out4" "$TMP/loop.png" "a dog"
+long_component=$(printf 'd%.0s' $(seq 1 250))
+expect_failure 2 "cannot be looked at (File name too long)" explain --model "$MODEL" \
+  --out "$TMP/out4" "$TMP/$long_component$long_component.png" "a dog"
+# A folder whose only image lies deeper than PATH_MAX: not "no images below it".
+(
+  mkdir -p "$TMP/deep"
+  cd "$TMP/deep"
+  for _ in $(seq 1 18); do mkdir "$long_component" && cd "$long_component"; done
+  cp "$TMP/photos/good.png" .
+)
+expect_failure 2 "cannot read the directory: File name too long" explain --model "$MODEL" \
+  --out "$TMP/out4" "$TMP/deep" "a dog"
+# A thousand prompts (ImageNet-sized zero-shot) on the bundled model: memory stays bounded (the
+# prompts are traced in chunks), and the probabilities are over all of them.
+"$PY" -c "
+for i in range(1000): print(f'a photo of item number {i}')" >"$TMP/thousand.txt"
+/usr/bin/time -f "%M" -o "$TMP/thousand_kb" "$BIN" explain --quiet --out "$TMP/thousand" \
+  --json "$TMP/thousand.json" --texts-from "$TMP/thousand.txt" "$TMP/photos/good.png" \
+  >/dev/null || fail "1000 prompts failed"
+thousand_mb=$(($(tail -n 1 "$TMP/thousand_kb") / 1024))
+[ "$thousand_mb" -lt 2000 ] || fail "peak memory ${thousand_mb} MB with 1000 prompts"
+"$PY" - "$TMP/thousand.json" <<'EOF' || fail "the 1000-prompt document"
+import json, sys
+prompts = json.load(open(sys.argv[1]))["results"][0]["prompts"]
+assert len(prompts) == 1000, len(prompts)
+assert abs(sum(p["probability"] for p in prompts) - 1) < 1e-6
+assert prompts[999]["text"] == "a photo of item number 999"
+EOF
 echo "hostile_inputs: ok"
