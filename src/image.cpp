@@ -172,6 +172,7 @@ struct TiffDirectory {
     size_t value_at;
   };
   bool little = true;
+  bool cut = false;  // the directory, or one of its entries, lies past the end of the file
   std::vector<Entry> entries;
 
   uint32_t read(std::string_view bytes, size_t pos, int size) const {
@@ -183,10 +184,12 @@ TiffDirectory tiff_directory(std::string_view bytes) {
   constexpr size_t kEntrySize = 12;
   TiffDirectory directory;
   directory.little = bytes[0] == 'I';
+  directory.cut = true;
   if (bytes.size() < 8) return directory;
   const size_t start = directory.read(bytes, 4, 4);
   if (start > bytes.size() - 2) return directory;
   const size_t count = directory.read(bytes, start, 2);
+  directory.cut = start + 2 + count * kEntrySize > bytes.size();
   for (size_t i = 0; i < count && start + 2 + (i + 1) * kEntrySize <= bytes.size(); ++i) {
     const size_t entry = start + 2 + i * kEntrySize;
     directory.entries.push_back({directory.read(bytes, entry, 2),
@@ -209,11 +212,12 @@ std::optional<std::pair<int64_t, int64_t>> tiff_dimensions(std::string_view byte
   return std::pair<int64_t, int64_t>{width, height};
 }
 
-// Whether a strip or tile of the first image lies past the end of the file: libtiff then fails
-// inside OpenCV, which prints its own lines. StripOffsets (273) with StripByteCounts (279), or
+// Whether the first image's directory, or one of its strips or tiles, lies past the end of the
+// file: libtiff then fails inside OpenCV, which prints its own lines. StripOffsets (273) with StripByteCounts (279), or
 // TileOffsets (324) with TileByteCounts (325), as SHORT or LONG arrays.
 bool tiff_is_truncated(std::string_view bytes) {
   const TiffDirectory directory = tiff_directory(bytes);
+  if (directory.cut) return true;
   const auto values = [&](uint32_t tag) {
     std::vector<uint64_t> out;
     for (const TiffDirectory::Entry& entry : directory.entries) {
@@ -376,6 +380,13 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, int
     throw input_error("image file '" + name + "' is truncated: its " + format_name(format) +
                       " data ends early");
   }
+  // Only the five formats reach a decoder: OpenCV would try a dozen more on unknown bytes
+  // (OpenEXR, Radiance HDR, JPEG 2000...), spilling those without a memory reader to a file in
+  // /tmp and printing their complaints.
+  if (format == Format::Other) {
+    throw input_error("image file '" + name +
+                      "' is not an image (expected JPEG, PNG, WebP, BMP or TIFF)");
+  }
   DecodedImage image{name, {}};
   if (format == Format::Jpeg || format == Format::Png) {
     DecodedPixels decoded = format == Format::Jpeg ? decode_jpeg(bytes) : decode_png(bytes);
@@ -401,10 +412,7 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, int
                       "): " + e.err);
   }
   if (bgr.empty()) {
-    throw input_error(
-        format == Format::Other
-            ? "image file '" + name + "' is not an image (expected JPEG, PNG, WebP, BMP or TIFF)"
-            : "image file '" + name + "' is not a valid " + format_name(format) + " image");
+    throw input_error("image file '" + name + "' is not a valid " + format_name(format) + " image");
   }
   cv::cvtColor(bgr, image.rgb, cv::COLOR_BGR2RGB);
   return image;

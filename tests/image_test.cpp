@@ -3,6 +3,7 @@
 #include "clipxai/image.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -89,7 +90,7 @@ TEST(DecodeTest, UnusableFilesAreInputErrorsNamingTheFile) {
       {kDataDir + "truncated_tail.png", "is truncated"},
       {kDataDir + "truncated.webp", "is truncated"},
       {kDataDir + "truncated.bmp", "is truncated"},
-      {kDataDir + "truncated.tif", "is not a valid TIFF image"},  // its directory is at the end
+      {kDataDir + "truncated.tif", "is truncated"},  // its directory is at the end, cut off
       {kDataDir + "not_an_image.png", "is not an image"},
       {kDataDir + "garbage.jpg", "could not be decoded (JPEG): JPEG datastream contains no image"},
   };
@@ -102,6 +103,23 @@ TEST(DecodeTest, UnusableFilesAreInputErrorsNamingTheFile) {
       EXPECT_EQ(e.category(), ErrorCategory::Input);
       EXPECT_NE(std::string(e.what()).find("'" + bad.path + "'"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(bad.expected_message), std::string::npos) << e.what();
+    }
+  }
+}
+
+// OpenCV would try a dozen other decoders on bytes of no known signature, a valid netpbm image
+// among them; none may see them.
+TEST(DecodeTest, OnlyTheFiveFormatsReachADecoder) {
+  using namespace std::string_literals;  // the bytes hold NULs
+  for (const std::string& bytes :
+       {"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 1\n\x02\x02\x00\x01"s,
+        "P6\n1 1\n255\n\x01\x02\x03"s, "\x76\x2f\x31\x01\x02\x00\x00\x00"s}) {
+    try {
+      decode_image(bytes, "odd.bin");
+      ADD_FAILURE() << "decoded " << bytes;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "image file 'odd.bin' is not an image (expected JPEG, PNG, WebP, BMP or TIFF)");
     }
   }
 }

@@ -1,8 +1,9 @@
 // Image decoding and CLIP preprocessing.
 //
-// Decoding: JPEG and PNG with libjpeg and libpng (image_decoders.h: OpenCV's pixels, without the
-// libraries' messages on standard error), WebP, BMP, TIFF and whatever else OpenCV 4.6's
-// imdecode reads.
+// Decoding: JPEG, PNG, WebP, BMP and TIFF, told apart by their signatures (not the file name);
+// other bytes are refused before any decoder sees them. JPEG and PNG go through libjpeg and
+// libpng (image_decoders.h: OpenCV's pixels, without the libraries' messages on standard error),
+// the others through OpenCV 4.6's imdecode.
 // The result is always 8-bit RGB, turned upright by the EXIF orientation tag (JPEG, PNG, TIFF
 // and WebP). Grey images are replicated to three channels, palettes expanded, 16-bit samples
 // reduced to their high byte, and alpha dropped — except in TIFF, where libtiff premultiplies
@@ -53,8 +54,9 @@ inline constexpr int64_t kDefaultMaxPixels = 250'000'000;
 DecodedImage load_image(const std::string& path, int64_t max_pixels = kDefaultMaxPixels);
 // Decodes an encoded image held in memory; `name` is used in messages and as the result's path.
 // The size of a JPEG, PNG, WebP, BMP or TIFF is read from its header and checked against
-// `max_pixels` before anything is decoded, so a decompression bomb costs nothing; other formats
-// OpenCV reads are bounded only by OpenCV's own limit (2^30 pixels).
+// `max_pixels` before anything is decoded, so a decompression bomb costs nothing (a header too
+// malformed to tell leaves the bound to the decoder: OpenCV's 2^30 pixels, libpng's and libjpeg's
+// own checks).
 DecodedImage decode_image(const std::string& bytes, const std::string& name,
                           int64_t max_pixels = kDefaultMaxPixels);
 
