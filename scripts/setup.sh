@@ -10,6 +10,7 @@ packages=(
   python3-torch python3-pil python3-skimage python3-numpy
   fonts-noto-color-emoji
   time  # /usr/bin/time: peak memory in tests/cli/hostile_inputs.sh and scripts/bench.sh
+  clang-14 libclang-rt-14-dev libomp-14-dev  # scripts/fuzz.sh: libFuzzer, ASan, UBSan
   chromium  # tests/cli/html_report_chromium.sh loads the HTML report in headless Chromium
 )
 

@@ -119,20 +119,21 @@ expect_failure 2 "cannot be looked at (File name too long)" explain --model "$MO
 )
 expect_failure 2 "cannot read the directory: File name too long" explain --model "$MODEL" \
   --out "$TMP/out4" "$TMP/deep" "a dog"
-# A thousand prompts (ImageNet-sized zero-shot) on the bundled model: memory stays bounded (the
-# prompts are traced in chunks), and the probabilities are over all of them.
+# Hundreds of prompts (zero-shot over a class list) on the bundled model: memory stays bounded
+# (the prompts are traced in chunks; untraced in one, 400 would need some 5 GB), and the
+# probabilities are over all of them. The README measures 1,000.
 "$PY" -c "
-for i in range(1000): print(f'a photo of item number {i}')" >"$TMP/thousand.txt"
-/usr/bin/time -f "%M" -o "$TMP/thousand_kb" "$BIN" explain --quiet --out "$TMP/thousand" \
-  --json "$TMP/thousand.json" --texts-from "$TMP/thousand.txt" "$TMP/photos/good.png" \
-  >/dev/null || fail "1000 prompts failed"
-thousand_mb=$(($(tail -n 1 "$TMP/thousand_kb") / 1024))
-[ "$thousand_mb" -lt 2000 ] || fail "peak memory ${thousand_mb} MB with 1000 prompts"
-"$PY" - "$TMP/thousand.json" <<'EOF' || fail "the 1000-prompt document"
+for i in range(400): print(f'a photo of item number {i}')" >"$TMP/many.txt"
+/usr/bin/time -f "%M" -o "$TMP/many_kb" "$BIN" explain --quiet --out "$TMP/many" \
+  --json "$TMP/many.json" --texts-from "$TMP/many.txt" "$TMP/photos/good.png" \
+  >/dev/null || fail "400 prompts failed"
+many_mb=$(($(tail -n 1 "$TMP/many_kb") / 1024))
+[ "$many_mb" -lt 1500 ] || fail "peak memory ${many_mb} MB with 400 prompts"
+"$PY" - "$TMP/many.json" <<'EOF' || fail "the 400-prompt document"
 import json, sys
 prompts = json.load(open(sys.argv[1]))["results"][0]["prompts"]
-assert len(prompts) == 1000, len(prompts)
+assert len(prompts) == 400, len(prompts)
 assert abs(sum(p["probability"] for p in prompts) - 1) < 1e-6
-assert prompts[999]["text"] == "a photo of item number 999"
+assert prompts[399]["text"] == "a photo of item number 399"
 EOF
 echo "hostile_inputs: ok"
