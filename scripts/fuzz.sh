@@ -31,6 +31,7 @@ for source in tests/fuzz/fuzz_*.cpp; do names+=("$(basename "$source" .cpp)"); d
 status=0
 printf '%s\n' "${names[@]}" | xargs -P 2 -I{} bash -c "$(declare -f run_target); \
   $(declare -p limit); run_target {}" || status=1
+rm -rf /tmp/clipxai-fuzz-*  # the targets' scratch files (fuzz_common.h)
 
 printf '| %-18s | %12s | %7s | %8s | %6s |\n' target executions crashes coverage corpus
 printf '|%s|%s|%s|%s|%s|\n' -------------------- -------------- --------- ---------- --------
