@@ -115,7 +115,12 @@ void write_file_atomically(const std::string& path,
   const std::string temporary = temporary_name_for(target);
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw input_error("cannot write " + path + ": " + std::strerror(errno));
+    if (!out) {
+      // errno is about the temporary, which the user never named: say so.
+      const fs::path directory = target.parent_path().empty() ? "." : target.parent_path();
+      throw input_error("cannot write " + path + ": cannot create a file in " + directory.string() +
+                        " (" + std::strerror(errno) + ")");
+    }
     try {
       write(out);
     } catch (...) {

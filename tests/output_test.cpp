@@ -131,6 +131,17 @@ TEST_F(AtomicWrite, WritesThroughDevicesAndFifosAndRefusesDirectories) {
   }
 }
 
+TEST_F(AtomicWrite, AFolderThatTakesNoNewFileIsNamed) {
+  try {
+    write_file_atomically("/proc/version", "x");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "cannot write /proc/version: cannot create a file in /proc (No such file or "
+              "directory)");
+  }
+}
+
 TEST_F(AtomicWrite, RefusesOutputsThatAreProtectedFiles) {
   std::ofstream(dir_ / "input.png") << "pixels";
   fs::create_symlink("input.png", dir_ / "alias.png");
