@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include <torch/torch.h>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "clipxai/batch_run.h"
 #include "clipxai/engine.h"
@@ -160,22 +160,17 @@ struct LoadedImage {
   int unprompted_objects = 0;
 };
 
-// The mask's size is checked from its header before decoding, so a mask cannot be a bomb.
-cv::Mat read_mask(const std::string& path, const cv::Size& size) {
-  const std::string bytes = read_input_file(path, "mask");
-  const auto wrong_size = [&](int64_t width, int64_t height) {
-    return input_error(path + ": mask is " + std::to_string(width) + "x" + std::to_string(height) +
-                       ", its image " + std::to_string(size.width) + "x" +
-                       std::to_string(size.height));
-  };
-  if (const auto stated = header_dimensions(bytes);
-      stated && *stated != std::pair<int64_t, int64_t>(size.width, size.height)) {
-    throw wrong_size(stated->first, stated->second);
+// Decoded as every image from outside (decode_image: the five formats only, the size bounded
+// from the header before decoding); the object is the pixels whose grey value is not zero.
+cv::Mat read_mask(const std::string& path, const cv::Size& size, int64_t max_pixels) {
+  const DecodedImage mask = decode_image(read_input_file(path, "mask"), path, max_pixels);
+  if (mask.rgb.size() != size) {
+    throw input_error(path + ": mask is " + std::to_string(mask.width()) + "x" +
+                      std::to_string(mask.height()) + ", its image " + std::to_string(size.width) +
+                      "x" + std::to_string(size.height));
   }
-  const cv::Mat grey =
-      cv::imdecode(std::vector<uint8_t>(bytes.begin(), bytes.end()), cv::IMREAD_GRAYSCALE);
-  if (grey.empty()) throw input_error(path + ": cannot decode the mask image");
-  if (grey.size() != size) throw wrong_size(grey.cols, grey.rows);
+  cv::Mat grey;
+  cv::cvtColor(mask.rgb, grey, cv::COLOR_RGB2GRAY);
   return grey != 0;
 }
 
@@ -198,7 +193,7 @@ LoadedImage load_entry(const ManifestImage& entry, const std::string& where, int
                         std::to_string(size.width) + "x" + std::to_string(size.height) + " image " +
                         entry.image);
     }
-    const cv::Mat region = object.mask ? read_mask(*object.mask, size) : box;
+    const cv::Mat region = object.mask ? read_mask(*object.mask, size, max_pixels) : box;
     if (cv::countNonZero(region) == 0) throw input_error(*object.mask + ": mask is empty");
     std::optional<Target>& target = by_prompt[prompt - entry.prompts.begin()];
     if (!target) {
