@@ -28,8 +28,11 @@ PreparedPrompts prepare_prompts(const ClipModel& model, const std::vector<Tokeni
     const size_t end = prompts.size() * (c + 1) / chunks;
     const std::vector<TokenizedText> chunk(prompts.begin() + static_cast<std::ptrdiff_t>(begin),
                                            prompts.begin() + static_cast<std::ptrdiff_t>(end));
-    prepared.chunks.push_back(prepare_text(model, chunk, request, timings, contrast));
+    // The contrast text is encoded with the first chunk and shared by the others.
+    prepared.chunks.push_back(
+        prepare_text(model, chunk, request, timings, c == 0 ? contrast : nullptr));
     prepared.chunks.back().first_prompt = static_cast<int64_t>(begin);
+    prepared.chunks.back().contrast = prepared.chunks.front().contrast;
   }
   if (request.prompt_set && chunks > 1) {
     DevicePhaseTimer timer(timings, Phase::Text, model.device());
