@@ -23,8 +23,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options) {
       R"(The manifest lists images, their prompts and the ground-truth objects:
   {"images": [{"image": "scene.png", "prompts": ["dog", "cat", "car"],
                "objects": [{"text": "dog", "box": [x0, y0, x1, y1], "mask": "scene_dog.png"}]}]}
-Paths are relative to the manifest, inside its directory (see --allow-outside). Each method is a row of the table, and so is each
---start-layer value of the methods that have a start layer (chefer2021, rollout).
+Paths are relative to the manifest, inside its directory (see --allow-outside). Each method
+is a row of the table, and so is each --start-layer value of the methods that have a start
+layer (chefer2021, rollout).
 scripts/make_manifest.py writes held-out manifests for the bundled emoji model.
 
 Examples:

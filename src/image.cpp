@@ -213,8 +213,8 @@ std::optional<std::pair<int64_t, int64_t>> tiff_dimensions(std::string_view byte
 }
 
 // Whether the first image's directory, or one of its strips or tiles, lies past the end of the
-// file: libtiff then fails inside OpenCV, which prints its own lines. StripOffsets (273) with StripByteCounts (279), or
-// TileOffsets (324) with TileByteCounts (325), as SHORT or LONG arrays.
+// file: libtiff then fails inside OpenCV, which prints its own lines. StripOffsets (273) with
+// StripByteCounts (279), or TileOffsets (324) with TileByteCounts (325), as SHORT or LONG arrays.
 bool tiff_is_truncated(std::string_view bytes) {
   const TiffDirectory directory = tiff_directory(bytes);
   if (directory.cut) return true;
@@ -226,8 +226,9 @@ bool tiff_is_truncated(std::string_view bytes) {
       const uint64_t total = uint64_t{entry.count} * size;
       const size_t at = total <= 4 ? entry.value_at : directory.read(bytes, entry.value_at, 4);
       if (at > bytes.size() || total > bytes.size() - at) return std::vector<uint64_t>{};
-      for (uint32_t k = 0; k < entry.count; ++k)
+      for (uint32_t k = 0; k < entry.count; ++k) {
         out.push_back(directory.read(bytes, at + k * size, size));
+      }
     }
     return out;
   };
