@@ -344,8 +344,14 @@ std::vector<int64_t> Tokenizer::bpe_ids(const std::string& word) const {
     ids.push_back(id != token_to_id_.end() ? id->second : *unknown_id_);
   }
   std::lock_guard<std::mutex> lock(cache_->mutex);
+  if (cache_->ids.size() >= kMaxCachedWords) cache_->ids.clear();
   cache_->ids.emplace(word, ids);
   return ids;
+}
+
+size_t Tokenizer::cached_words() const {
+  std::lock_guard<std::mutex> lock(cache_->mutex);
+  return cache_->ids.size();
 }
 
 std::vector<int64_t> Tokenizer::encode(const std::string& text) const {

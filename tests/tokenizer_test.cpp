@@ -278,6 +278,20 @@ TEST(MergeListTest, VocabularySizeSelectsTheMergesUsed) {
   EXPECT_EQ(error_from([&] { tokenizer.token_text(518); }).category(), ErrorCategory::Input);
 }
 
+TEST(MergeListTest, TheCacheOfWordsStaysBounded) {
+  const Tokenizer tokenizer = tiny_tokenizer(518);
+  // Distinct words, as a server meets them: letters only, so each is one word.
+  const auto word = [](size_t n) {
+    std::string text;
+    for (; n > 0 || text.empty(); n /= 26) text += static_cast<char>('a' + n % 26);
+    return text;
+  };
+  for (size_t i = 0; i < Tokenizer::kMaxCachedWords + 1000; ++i) tokenizer.encode(word(i));
+  EXPECT_LE(tokenizer.cached_words(), Tokenizer::kMaxCachedWords);
+  EXPECT_GT(tokenizer.cached_words(), 0u);
+  EXPECT_EQ(tokenizer.encode("the hi"), (std::vector<int64_t>{513, 514}));
+}
+
 // ---- vocab.json + merges.txt (transformers' CLIPTokenizer files) ----
 
 // Ids chosen unlike OpenAI's layout: the special tokens first, so nothing can be assumed.

@@ -73,6 +73,11 @@ class Tokenizer {
   // their own are shown as U+FFFD. Throws Error(Input) for an id outside the vocabulary.
   std::string token_text(int64_t id) const;
 
+  // Words whose BPE result is kept for reuse. The cache is emptied when it reaches
+  // kMaxCachedWords, so a server tokenising text from anyone stays within a bounded memory.
+  static constexpr size_t kMaxCachedWords = 50'000;
+  size_t cached_words() const;
+
   int64_t sot_id() const { return sot_id_; }
   int64_t eot_id() const { return eot_id_; }
   int vocab_size() const { return vocab_size_; }
