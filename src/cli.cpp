@@ -30,6 +30,7 @@ constexpr const char* kFooter = R"(Examples:
   clipxai info ViT-B-32.pt
   clipxai check baseline.json candidate.json
   clipxai eval held_out/manifest.json
+  clipxai serve --port 7860
 
 Without --model, clipxai uses its own small emoji CLIP (models/clipxai-emoji-vit.pt), or the
 file named by $CLIPXAI_MODEL.
@@ -126,12 +127,17 @@ ClipModel load_model(const ModelOptions& options) {
 
 LoadOptions load_options(const ModelOptions& options) { return {options.model_config}; }
 
+const std::map<std::string, int>& crop_modes() {
+  static const std::map<std::string, int> modes = {{"center", static_cast<int>(CropMode::Center)},
+                                                   {"pad", static_cast<int>(CropMode::Pad)}};
+  return modes;
+}
+
 void add_crop_option(CLI::App& command, CropMode& crop) {
   command
       .add_option("--crop", crop,
                   "center: the model's centre crop, as CLIP; pad: letterbox the whole image")
-      ->transform(one_of({{"center", static_cast<int>(CropMode::Center)},
-                          {"pad", static_cast<int>(CropMode::Pad)}}))
+      ->transform(one_of(crop_modes()))
       ->default_str("center")
       ->type_name("MODE");
 }
@@ -244,6 +250,7 @@ CommandLine::CommandLine() : app_(kDescription, "clipxai") {
                          [this] { return run_check(check_, std::cout); });
   commands_.emplace_back(add_merge_command(app_, merge_),
                          [this] { return run_merge_command(merge_); });
+  commands_.emplace_back(add_serve_command(app_, serve_), [this] { return run_serve(serve_); });
 }
 
 int CommandLine::run() const {

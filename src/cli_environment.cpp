@@ -31,33 +31,51 @@ std::string environment(const char* name) {
 
 }  // namespace
 
+namespace {
+
+// `relative` (a file or folder of the source tree) among the places the executables look for
+// what ships with them, in order; the places looked at are added to `looked`.
+std::optional<fs::path> find_bundled(const fs::path& relative, std::vector<fs::path>& looked) {
+  std::vector<fs::path> prefixes;
+  std::error_code error;
+  const fs::path binary = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    prefixes.push_back(binary.parent_path() / "..");
+    prefixes.push_back(binary.parent_path() / ".." / "share" / "clipxai");
+  }
+  prefixes.emplace_back(CLIPXAI_SOURCE_DIR);
+  for (const fs::path& prefix : prefixes) {
+    const fs::path candidate = (prefix / relative).lexically_normal();
+    if (std::find(looked.begin(), looked.end(), candidate) != looked.end()) continue;
+    if (fs::exists(candidate, error)) return candidate;
+    looked.push_back(candidate);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::string resolve_model_path(const std::string& explicit_path) {
   if (!explicit_path.empty()) return explicit_path;
   if (const std::string from_environment = environment("CLIPXAI_MODEL");
       !from_environment.empty()) {
     return from_environment;
   }
-  std::vector<fs::path> directories;
-  std::error_code error;
-  const fs::path binary = fs::read_symlink("/proc/self/exe", error);
-  if (!error) {
-    directories.push_back(binary.parent_path() / ".." / "models");
-    directories.push_back(binary.parent_path() / ".." / "share" / "clipxai" / "models");
-  }
-  directories.push_back(fs::path(CLIPXAI_SOURCE_DIR) / "models");
-
   std::vector<fs::path> looked;
-  for (const fs::path& directory : directories) {
-    const fs::path candidate = (directory / kDefaultModelFile).lexically_normal();
-    if (std::find(looked.begin(), looked.end(), candidate) != looked.end()) continue;
-    if (fs::is_regular_file(candidate, error)) return candidate.string();
-    looked.push_back(candidate);
+  if (const auto found = find_bundled(fs::path("models") / kDefaultModelFile, looked)) {
+    return found->string();
   }
   std::string places;
   for (const fs::path& path : looked) places += (places.empty() ? "" : ", ") + path.string();
   throw model_error(
       std::string("no --model given and the default model was not found (looked at ") + places +
       "); pass --model FILE or set CLIPXAI_MODEL");
+}
+
+std::string bundled_examples_directory() {
+  std::vector<fs::path> looked;
+  const auto found = find_bundled("examples", looked);
+  return found ? found->string() : "";
 }
 
 VocabularySources vocabulary_sources(const std::string& explicit_path) {

@@ -30,6 +30,7 @@ one of N parallel jobs; `clipxai merge` joins the shards' OUT directories.
 Examples:
   clipxai explain examples/girl_boy_desktop.png girl boy "desktop computer"
   clipxai explain --model ViT-B-32.pt --crop pad --json - photo.jpg "a dog" > result.json
+  clipxai explain --phrases "a girl and a boy at a desktop computer" examples/girl_boy_desktop.png
   clipxai explain --texts-from prompts.txt --out runs/photos --resume photos/
   clipxai explain --shard "$SLURM_ARRAY_TASK_ID/8" --out "runs/part$SLURM_ARRAY_TASK_ID" photos/ "a dog"
 )");
@@ -43,6 +44,12 @@ Examples:
       ->add_option("--texts-from", options.job.texts_from,
                    "More prompts, one per line of this UTF-8 file (blank lines skipped)")
       ->type_name("FILE");
+  command
+      ->add_option("--phrases", options.job.phrases,
+                   "Also explain this sentence and each of its noun phrases (Link Grammar's "
+                   "parse: \"a girl and a boy\" -> \"a girl\", \"a boy\"); the JSON gives each "
+                   "phrase's \"span\" in the sentence")
+      ->type_name("TEXT");
   command
       ->add_option("--shard", options.shard,
                    "Explain only share K of N (1 <= K <= N), e.g. 2/8; the shares 1/N..N/N cover "

@@ -24,6 +24,31 @@ std::string rollout_description(const ModelConfig& config, const MethodDefaults&
 
 }  // namespace
 
+nlohmann::json info_json(const ClipModel& model, const std::string& tokenizer_source,
+                         const std::string& tokenizer_problem) {
+  nlohmann::json description = model_json(model, tokenizer_source);
+  description["format"] = model.format();
+  description["fact_sources"] = model.fact_sources();
+  // Each method with its parameters and, resolved for this model, its defaults.
+  nlohmann::json method_list = nlohmann::json::array();
+  for (const MethodInfo& info : methods()) {
+    nlohmann::json parameters = nlohmann::json::array();
+    for (const MethodParameter& parameter : info.parameters) {
+      parameters.push_back({{"name", parameter.name}, {"description", parameter.description}});
+    }
+    method_list.push_back({{"name", info.name},
+                           {"summary", info.summary},
+                           {"parameters", std::move(parameters)},
+                           {"defaults", create_method(info.name, nullptr, model)->description()}});
+  }
+  description["methods"] = method_list;
+  if (!tokenizer_problem.empty()) {
+    description["tokenizer"] = nullptr;
+    description["tokenizer_error"] = tokenizer_problem;
+  }
+  return description;
+}
+
 CLI::App* add_info_command(CLI::App& app, InfoOptions& options) {
   CLI::App* command =
       app.add_subcommand("info", "Describe a model archive: architecture and tokenizer source.");
@@ -52,26 +77,7 @@ int run_info(const InfoOptions& options) {
     tokenizer_problem = error.what();
   }
 
-  nlohmann::json description = model_json(model, tokenizer_source);
-  description["format"] = model.format();
-  description["fact_sources"] = model.fact_sources();
-  // Each method with its parameters and, resolved for this model, its defaults.
-  nlohmann::json method_list = nlohmann::json::array();
-  for (const MethodInfo& info : methods()) {
-    nlohmann::json parameters = nlohmann::json::array();
-    for (const MethodParameter& parameter : info.parameters) {
-      parameters.push_back({{"name", parameter.name}, {"description", parameter.description}});
-    }
-    method_list.push_back({{"name", info.name},
-                           {"summary", info.summary},
-                           {"parameters", std::move(parameters)},
-                           {"defaults", create_method(info.name, nullptr, model)->description()}});
-  }
-  description["methods"] = method_list;
-  if (!tokenizer_problem.empty()) {
-    description["tokenizer"] = nullptr;
-    description["tokenizer_error"] = tokenizer_problem;
-  }
+  const nlohmann::json description = info_json(model, tokenizer_source, tokenizer_problem);
   if (options.json) {
     std::cout << json_text(description) << '\n';
     return kExitOk;
@@ -96,7 +102,7 @@ int run_info(const InfoOptions& options) {
     std::cout << "  " << fact << ": " << source << '\n';
   }
   std::cout << "methods (--method NAME, --param NAME=VALUE):\n";
-  for (const auto& method : method_list) {
+  for (const auto& method : description["methods"]) {
     std::cout << "  " << method["name"].get<std::string>() << ": "
               << method["summary"].get<std::string>() << '\n';
     for (const auto& parameter : method["parameters"]) {

@@ -11,6 +11,7 @@
 #include "clipxai/input_file.h"
 #include "clipxai/model.h"
 #include "clipxai/output.h"
+#include "clipxai/phrases.h"
 #include "clipxai/results_log.h"
 #include "clipxai/timings.h"
 
@@ -73,17 +74,27 @@ void refuse_json_over_run_files(const ExplainJob& job, const std::vector<BatchIn
   refuse_overwriting("--json", job.json_path, files);
 }
 
-std::vector<std::string> prompt_texts(const ExplainJob& job) {
-  std::vector<std::string> texts = job.texts;
+// The prompts in order: the TEXTs, the prompt file's, then the sentence and its noun phrases,
+// which alone have spans.
+PhrasePrompts prompt_texts(const ExplainJob& job) {
+  PhrasePrompts prompts{job.texts, {}};
   if (!job.texts_from.empty()) {
     const std::vector<std::string> from_file = read_prompts_file(job.texts_from);
     if (from_file.empty()) {
       throw usage_error(job.texts_from + ": no prompts in it (one per line)");
     }
-    texts.insert(texts.end(), from_file.begin(), from_file.end());
+    prompts.texts.insert(prompts.texts.end(), from_file.begin(), from_file.end());
   }
-  if (texts.empty()) throw usage_error("no prompts: give TEXT arguments or --texts-from FILE");
-  return texts;
+  if (!job.phrases.empty()) {
+    const PhrasePrompts sentence = phrase_prompts(PhraseParser(), job.phrases);
+    prompts.spans.resize(prompts.texts.size());
+    prompts.texts.insert(prompts.texts.end(), sentence.texts.begin(), sentence.texts.end());
+    prompts.spans.insert(prompts.spans.end(), sentence.spans.begin(), sentence.spans.end());
+  }
+  if (prompts.texts.empty()) {
+    throw usage_error("no prompts: give TEXT arguments, --texts-from FILE or --phrases TEXT");
+  }
+  return prompts;
 }
 
 // What a worker thread hands the model: the decoded image and its model input.
@@ -97,7 +108,8 @@ struct PreparedImage {
 // object.
 ImageResult write_explanation(const ExplainJob& job, const BatchInput& source,
                               const DecodedImage& image, Explanation& explanation,
-                              const std::vector<std::string>& slugs, Timings* timings) {
+                              const std::vector<std::string>& slugs,
+                              const std::vector<std::optional<TextSpan>>& spans, Timings* timings) {
   const fs::path base = fs::path(job.out_dir) / source.output_base;
   std::error_code error;
   fs::create_directories(base.parent_path(), error);
@@ -136,7 +148,7 @@ ImageResult write_explanation(const ExplainJob& job, const BatchInput& source,
       }
     });
   }
-  return image_result(source.key, explanation, overlays, raws);
+  return image_result(source.key, explanation, overlays, raws, spans);
 }
 
 // OUT/run.json holds the run's header. A resumed run must continue the same job.
@@ -178,7 +190,8 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
   const auto started = Timings::Clock::now();
   Timings timing_totals;
   Timings* const timings = job.timings ? &timing_totals : nullptr;
-  const std::vector<std::string> texts = prompt_texts(job);
+  const PhrasePrompts prompts = prompt_texts(job);
+  const std::vector<std::string>& texts = prompts.texts;
   prepare_outputs(job);
 
   std::vector<BatchInput> inputs = enumerate_inputs(job.image, job.out_dir);
@@ -231,8 +244,8 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
       [&](size_t index, PreparedImage& prepared) {
         Explanation explanation = session.explain(prepared.image, prepared.input, timings,
                                                   /*locate_peaks=*/false);
-        const ImageResult result =
-            write_explanation(job, *pending[index], prepared.image, explanation, slugs, timings);
+        const ImageResult result = write_explanation(job, *pending[index], prepared.image,
+                                                     explanation, slugs, prompts.spans, timings);
         PhaseTimer timer(timings, Phase::Writing);
         log.append(image_result_json(result));
         if (callbacks.explained) callbacks.explained(result);

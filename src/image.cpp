@@ -365,6 +365,12 @@ std::optional<std::pair<int64_t, int64_t>> header_dimensions(const std::string& 
   return dimensions(sniff_format(bytes), bytes);
 }
 
+std::optional<std::string> image_format(const std::string& bytes) {
+  const Format format = sniff_format(bytes);
+  if (format == Format::Other) return std::nullopt;
+  return format_name(format);
+}
+
 DecodedImage decode_image(const std::string& bytes, const std::string& name, int64_t max_pixels) {
   if (bytes.empty()) throw input_error("image file '" + name + "' is empty");
   const Format format = sniff_format(bytes);

@@ -1,5 +1,6 @@
 // The clipxai executable: parses the command line, runs the command, and turns every failure into
 // a one-line message on stderr and the documented exit code (error.h).
+#include <clocale>
 #include <iostream>
 #include <string>
 
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   // OpenCV's own warnings (a TIFF it cannot read) would break the one-line rule: the failure
   // reaches the user as clipxai's message.
   cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+  // Link Grammar (--phrases, serve) reads UTF-8 text with the C library's multibyte functions and
+  // would otherwise switch the character type itself (phrases.h); nothing else depends on it.
+  std::setlocale(LC_CTYPE, "C.UTF-8");
   try {
     clipxai::CommandLine command_line;
     try {

@@ -66,7 +66,7 @@ nlohmann::json optional_path(const std::optional<std::string>& path) {
 
 nlohmann::json prompt_json(const PromptResult& result) {
   const PromptRelevance& relevance = result.relevance;
-  return {
+  nlohmann::json prompt = {
       {"text", result.prompt.text},
       {"logit", relevance.logit},
       {"cosine", relevance.cosine},
@@ -78,6 +78,8 @@ nlohmann::json prompt_json(const PromptResult& result) {
       {"overlay", optional_path(result.overlay)},
       {"raw", optional_path(result.raw)},
   };
+  if (result.span) prompt["span"] = {result.span->start, result.span->end};
+  return prompt;
 }
 
 // Display width of UTF-8 text, counting code points.
@@ -135,13 +137,15 @@ nlohmann::json model_json(const ClipModel& model, const std::string& tokenizer_s
 
 ImageResult image_result(const std::string& image, const Explanation& explanation,
                          const std::vector<std::string>& overlays,
-                         const std::vector<std::string>& raws) {
+                         const std::vector<std::string>& raws,
+                         const std::vector<std::optional<TextSpan>>& spans) {
   ImageResult result{image, explanation.width, explanation.height, explanation.crop, {}};
   for (size_t i = 0; i < explanation.prompts.size(); ++i) {
     const PromptExplanation& prompt = explanation.prompts[i];
-    PromptResult written{prompt.prompt, prompt.relevance, prompt.peak, {}, {}};
+    PromptResult written{prompt.prompt, prompt.relevance, prompt.peak, {}, {}, {}};
     if (i < overlays.size()) written.overlay = path_text(overlays[i]);
     if (i < raws.size()) written.raw = path_text(raws[i]);
+    if (i < spans.size()) written.span = spans[i];
     result.prompts.push_back(std::move(written));
   }
   return result;

@@ -15,6 +15,7 @@
 
 #include <torch/types.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "clipxai/check.h"
 #include "clipxai/environment.h"
@@ -22,7 +23,9 @@
 #include "clipxai/explain_job.h"
 #include "clipxai/image.h"
 #include "clipxai/method.h"
+#include "clipxai/model.h"
 #include "clipxai/render.h"
+#include "clipxai/server.h"
 
 namespace clipxai {
 
@@ -57,6 +60,8 @@ LoadOptions load_options(const ModelOptions& options);
 void add_max_pixels_option(CLI::App& command, int64_t& max_pixels);
 // The model named (or the default one), read with its options.
 ClipModel load_model(const ModelOptions& options);
+// --crop's names: center, pad.
+const std::map<std::string, int>& crop_modes();
 void add_crop_option(CLI::App& command, CropMode& crop);
 void add_runtime_options(CLI::App& command, int& threads, std::string& device);
 // The method options of the command line, each left empty unless given so that the method's
@@ -98,6 +103,12 @@ struct TokenizeOptions {
 };
 CLI::App* add_tokenize_command(CLI::App& app, TokenizeOptions& options);
 int run_tokenize(const TokenizeOptions& options);
+
+// `clipxai info --json`'s description of a model: model_json (report.h) plus the checkpoint's
+// format, where each fact came from, and every method with its parameters and defaults.
+// `tokenizer_problem`: why the vocabulary did not load (empty: it did).
+nlohmann::json info_json(const ClipModel& model, const std::string& tokenizer_source,
+                         const std::string& tokenizer_problem = "");
 
 struct InfoOptions {
   ModelOptions model;
@@ -141,6 +152,20 @@ struct MergeOptions {
 CLI::App* add_merge_command(CLI::App& app, MergeOptions& options);
 int run_merge_command(const MergeOptions& options);
 
+// `clipxai serve`: the demo server (server.h) over one model, until SIGTERM or SIGINT.
+struct ServeOptions {
+  ModelOptions model;
+  std::string host = "127.0.0.1";
+  int port = 7860;
+  ServerLimits limits;
+  std::string examples;  // folder of example images; empty: the bundled examples/
+  bool quiet = false;    // no line per request
+  int threads = 0;
+  std::string device = "cpu";
+};
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
+int run_serve(const ServeOptions& options);
+
 // The whole command line. Parse with app().parse(argc, argv), then run() the chosen subcommand.
 class CommandLine {
  public:
@@ -159,6 +184,7 @@ class CommandLine {
   EvalCommandOptions eval_;
   CheckOptions check_;
   MergeOptions merge_;
+  ServeOptions serve_;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
 };
 

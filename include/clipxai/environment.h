@@ -22,6 +22,10 @@ inline constexpr const char* kDefaultModelFile = "clipxai-emoji-vit.pt";
 // every place looked when there is none.
 std::string resolve_model_path(const std::string& explicit_path);
 
+// The bundled example images' folder (examples/ of the source tree), looked for in the places
+// the default model is; empty when there is none.
+std::string bundled_examples_directory();
+
 // `explicit_path` (--vocab), $CLIPXAI_VOCAB, and the site directories of $VIRTUAL_ENV,
 // $CONDA_PREFIX, ~/.local, /usr/local/lib and /usr/lib, in that order.
 VocabularySources vocabulary_sources(const std::string& explicit_path);

@@ -37,7 +37,10 @@ struct ExplainJob {
   std::string image;               // FILE, DIR or @LIST (batch.h)
   std::vector<std::string> texts;  // prompts
   std::string texts_from;          // more prompts, one per line of this file; empty: none
-  std::optional<Shard> shard;      // empty: every input
+  // A sentence explained after those prompts, followed by each of its noun phrases (phrases.h),
+  // their spans recorded in the results; empty: none.
+  std::string phrases;
+  std::optional<Shard> shard;  // empty: every input
   bool resume = false;
   std::string model_path;  // the checkpoint (the executables resolve the default model)
   LoadOptions model_options;

@@ -60,6 +60,10 @@ DecodedImage load_image(const std::string& path, int64_t max_pixels = kDefaultMa
 DecodedImage decode_image(const std::string& bytes, const std::string& name,
                           int64_t max_pixels = kDefaultMaxPixels);
 
+// The format of an encoded image by its signature: "JPEG", "PNG", "WebP", "BMP" or "TIFF"; nothing
+// for other bytes, which decode_image refuses.
+std::optional<std::string> image_format(const std::string& bytes);
+
 // The width and height an image file's header states (JPEG, PNG, WebP, BMP, TIFF), or nothing
 // for other formats and headers too short or malformed to tell.
 std::optional<std::pair<int64_t, int64_t>> header_dimensions(const std::string& bytes);

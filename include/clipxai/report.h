@@ -37,6 +37,8 @@
 //                                    // tokens between start and end; relevances sum to 1;
 //                                    // null for a method that defines no token relevance
 //           "truncated": false,      // the prompt did not fit the context and was cut
+//           "span": [0, 6],          // only on a noun phrase of a sentence (--phrases): its
+//                                    // [start, end) in the sentence, in code points (phrases.h)
 //           "overlay": "clipxai-out/photo__a-dog.png",  // or null
 //           "raw": "clipxai-out/photo__a-dog.npy"       // with --save-raw, else null
 //         }
@@ -62,6 +64,7 @@
 #include "clipxai/error.h"
 #include "clipxai/image.h"
 #include "clipxai/model.h"
+#include "clipxai/phrases.h"
 #include "clipxai/relevance.h"
 #include "clipxai/tokenizer.h"
 
@@ -73,6 +76,7 @@ struct PromptResult {
   cv::Point peak;
   std::optional<std::string> overlay;  // path of the overlay PNG, if written
   std::optional<std::string> raw;      // path of the raw .npy map, if written
+  std::optional<TextSpan> span;        // a noun phrase's place in the sentence (phrases.h)
 };
 
 struct ImageResult {
@@ -97,10 +101,12 @@ nlohmann::json model_json(const std::string& path, const ModelConfig& config,
                           const MethodDefaults& defaults, const std::string& tokenizer_source);
 nlohmann::json model_json(const ClipModel& model, const std::string& tokenizer_source);
 // An image's result object. `explanation` gives the scores, grids, tokens and peaks; `overlays`
-// and `raws` the files written for its prompts (empty: none).
+// and `raws` the files written for its prompts (empty: none), `spans` the prompts' places in a
+// sentence (PhrasePrompts::spans; empty: none).
 ImageResult image_result(const std::string& image, const Explanation& explanation,
                          const std::vector<std::string>& overlays,
-                         const std::vector<std::string>& raws);
+                         const std::vector<std::string>& raws,
+                         const std::vector<std::optional<TextSpan>>& spans = {});
 nlohmann::json image_result_json(const ImageResult& result);
 nlohmann::json error_json(const ErrorRecord& error);
 // `method`: the session's method_json().

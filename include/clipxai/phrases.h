@@ -1,0 +1,77 @@
+// Noun phrases of a sentence, as spaCy's `doc.noun_chunks` gives them, from Link Grammar's parse
+// (CMU's English link parser, Debian's liblink-grammar).
+//
+// A phrase is a noun with the words that modify it from the left: its determiners ("a", "the",
+// "their", "both"), adjectives, adverbs of those adjectives ("very"), numbers, noun modifiers
+// ("desktop computer", "school uniform") and proper-name series ("the London Eye", "the river
+// Thames"), possessives included ("the cat's red ball"). In Link Grammar's terms: the noun and
+// every word joined to it leftwards, directly or in a chain, by a D*, A, AN, AJ, G, GN, YS, YP,
+// EA, NN or L link. A noun that itself modifies a noun to its right is part of that noun's phrase,
+// not a phrase of its own; coordinated nouns ("a girl and a boy", "Hermione, Harry and Ron") are
+// separate phrases; pronouns ("we", "it") are not phrases; phrases never overlap (spaCy's rule:
+// a phrase starting inside the previous one is dropped). Phrases come in sentence order.
+//
+// Captions are often not sentences ("a dog sitting on a red couch"), and Link Grammar leaves
+// some of their words unlinked. When the text as given parses with unlinked words, it is parsed
+// again as the object of "there is ..." and the parse with fewer unlinked words is used;
+// unlinked words belong to no phrase.
+//
+// Offsets are in Unicode code points of the text (what Python's str and spaCy's start_char
+// count), [start, end); `text` is the phrase's exact substring.
+//
+// Link Grammar needs a UTF-8 character type: when the process's LC_CTYPE is not UTF-8, loading
+// the dictionary switches LC_CTYPE to C.UTF-8 (the executables set it first, see main.cpp).
+// Its messages go to no stream; a dictionary that cannot be loaded is an Error(Model) quoting
+// them. A PhraseParser may be used from several threads (parses take turns).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clipxai {
+
+struct TextSpan {
+  size_t start = 0;  // first code point
+  size_t end = 0;    // one past the last
+};
+
+struct Phrase {
+  std::string text;
+  TextSpan span;
+};
+
+// Longer texts are refused: Link Grammar's parse time grows steeply with a sentence's length.
+inline constexpr size_t kMaxPhraseTextBytes = 1000;
+
+class PhraseParser {
+ public:
+  // Loads Link Grammar's English dictionary (Debian: /usr/share/link-grammar/en).
+  PhraseParser();
+  ~PhraseParser();
+  PhraseParser(const PhraseParser&) = delete;
+  PhraseParser& operator=(const PhraseParser&) = delete;
+
+  // Throws Error(Input) for text that is not UTF-8, is empty or blank, or exceeds
+  // kMaxPhraseTextBytes. A text without nouns has no phrases.
+  std::vector<Phrase> noun_phrases(const std::string& text) const;
+
+ private:
+  struct Parser;
+  std::unique_ptr<Parser> parser_;
+  mutable std::mutex mutex_;
+};
+
+// A sentence as prompts: the sentence itself first, then each of its noun phrases, with the
+// phrases' spans (none for the sentence), as `clipxai explain --phrases` and the server's
+// Entities tab explain it.
+struct PhrasePrompts {
+  std::vector<std::string> texts;
+  std::vector<std::optional<TextSpan>> spans;
+};
+PhrasePrompts phrase_prompts(const PhraseParser& parser, const std::string& sentence);
+
+}  // namespace clipxai
