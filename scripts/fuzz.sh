@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 limit=(-max_total_time="${1:-20}")
 if [ "${1:-}" = "--runs" ]; then limit=(-runs="$2"); fi
 
-bash scripts/setup.sh
+bash scripts/setup.sh run test
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCLIPXAI_FUZZ=ON >/dev/null
 cmake --build build-fuzz --target fuzz_targets -j"$(nproc)"
