@@ -21,6 +21,7 @@ function element(tag, attributes = {}, children = []) {
 
 // An image picker: file input, drop, paste (into the visible tab), or a bundled example.
 function makePicker(root, examples) {
+  root.append(document.getElementById('picker-template').content.cloneNode(true));
   const input = root.querySelector('[data-file]');
   const preview = root.querySelector('[data-preview]');
   const hint = root.querySelector('[data-hint]');
@@ -218,17 +219,32 @@ async function submitting(form, button, work) {
   }
 }
 
-function explainTab(info) {
-  const form = document.getElementById('explain-form');
+// A tab's form: its image picker and alpha slider; on submit, the fields common to both tabs
+// plus the tab's own (addFields) go to /api/explain, and show() displays the answer.
+function explainingForm(info, { form, results, method, colormap, button, addFields, show }) {
   const picker = makePicker(form.querySelector('[data-picker]'), info.examples);
-  const results = document.getElementById('explain-results');
   const alpha = bindAlpha(form, results);
-  const method = document.getElementById('method');
-  const colormap = document.getElementById('colormap');
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    submitting(form, document.getElementById('explain-button'), async () => {
+    submitting(form, button, async () => {
       const fields = commonFields(form, picker, method, colormap);
+      addFields(fields);
+      show(await postExplain(form, fields), alpha.value);
+    });
+  });
+  return picker;
+}
+
+function explainTab(info) {
+  const form = document.getElementById('explain-form');
+  const results = document.getElementById('explain-results');
+  return explainingForm(info, {
+    form,
+    results,
+    method: document.getElementById('method'),
+    colormap: document.getElementById('colormap'),
+    button: document.getElementById('explain-button'),
+    addFields(fields) {
       const prompts = document.getElementById('prompts').value.split('\n').map((p) => p.trim()).filter(Boolean);
       if (prompts.length === 0) throw new Error('Type one or more prompts, one per line.');
       for (const prompt of prompts) fields.append('prompt', prompt);
@@ -240,12 +256,12 @@ function explainTab(info) {
       for (const param of document.getElementById('params').value.split(',')) {
         if (param.trim()) fields.append('param', param.trim());
       }
-      const answer = await postExplain(form, fields);
-      results.replaceChildren(...answer.prompts.map((prompt) => resultCard(answer, prompt, alpha.value)));
+    },
+    show(answer, alpha) {
+      results.replaceChildren(...answer.prompts.map((prompt) => resultCard(answer, prompt, alpha)));
       setStatus(form, `${answer.image}: ${answer.width}×${answer.height}, ${answer.prompts.length} prompt(s) in ${answer.seconds.toFixed(2)} s`);
-    });
+    },
   });
-  return picker;
 }
 
 function sentenceView(sentence, prompts) {
@@ -268,9 +284,7 @@ function sentenceView(sentence, prompts) {
 
 function entitiesTab(info) {
   const form = document.getElementById('entities-form');
-  const picker = makePicker(form.querySelector('[data-picker]'), info.examples);
   const gallery = document.getElementById('entities-results');
-  const alpha = bindAlpha(form, gallery);
   const sentence = document.getElementById('sentence');
   const chips = document.getElementById('example-sentences');
   for (const text of SENTENCES) {
@@ -278,26 +292,29 @@ function entitiesTab(info) {
     chip.addEventListener('click', () => { sentence.value = text; });
     chips.append(chip);
   }
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    submitting(form, document.getElementById('entities-button'), async () => {
-      const fields = commonFields(form, picker, document.getElementById('entities-method'),
-                                  document.getElementById('entities-colormap'));
-      const text = sentence.value.trim();
+  let text = '';
+  return explainingForm(info, {
+    form,
+    results: gallery,
+    method: document.getElementById('entities-method'),
+    colormap: document.getElementById('entities-colormap'),
+    button: document.getElementById('entities-button'),
+    addFields(fields) {
+      text = sentence.value.trim();
       if (!text) throw new Error('Type a sentence.');
       fields.append('phrases', text);
-      const answer = await postExplain(form, fields);
+    },
+    show(answer, alpha) {
       sentenceView(text, answer.prompts);
       let phrase = 0;
       gallery.replaceChildren(...answer.prompts.map((prompt) => {
         const label = prompt.span ? `${++phrase}. ${prompt.text}` : `sentence: ${prompt.text}`;
-        return resultCard(answer, prompt, alpha.value, label);
+        return resultCard(answer, prompt, alpha, label);
       }));
       const found = answer.prompts.length - 1;
       setStatus(form, `${found} noun phrase${found === 1 ? '' : 's'}, explained in ${answer.seconds.toFixed(2)} s`);
-    });
+    },
   });
-  return picker;
 }
 
 function tabs() {
@@ -317,7 +334,7 @@ async function start() {
   const response = await fetch('/api/info');
   const info = await response.json();
   document.getElementById('model-line').textContent =
-    `Model: ${info.name} (${info.path}), ViT ${info.vision_layers} layers, ${info.grid}×${info.grid} patches, ` +
+    `Model: ${info.name}, ViT ${info.vision_layers} layers, ${info.grid}×${info.grid} patches of ${info.patch_size} px, ` +
     `context ${info.context_length} tokens.`;
   const titles = Object.fromEntries(info.methods.map((m) => [m.name, m.summary]));
   for (const select of document.querySelectorAll('[data-method]')) {
