@@ -86,7 +86,7 @@ PhrasePrompts prompt_texts(const ExplainJob& job) {
     prompts.texts.insert(prompts.texts.end(), from_file.begin(), from_file.end());
   }
   if (!job.phrases.empty()) {
-    const PhrasePrompts sentence = phrase_prompts(PhraseParser(), job.phrases);
+    const PhrasePrompts sentence = phrase_prompts(PhraseParser(), job.phrases, "--phrases");
     prompts.spans.resize(prompts.texts.size());
     prompts.texts.insert(prompts.texts.end(), sentence.texts.begin(), sentence.texts.end());
     prompts.spans.insert(prompts.spans.end(), sentence.spans.begin(), sentence.spans.end());

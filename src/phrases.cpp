@@ -221,11 +221,18 @@ std::vector<Phrase> PhraseParser::noun_phrases(const std::string& text) const {
   return phrases;
 }
 
-PhrasePrompts phrase_prompts(const PhraseParser& parser, const std::string& sentence) {
+PhrasePrompts phrase_prompts(const PhraseParser& parser, const std::string& sentence,
+                             const std::string& where) {
   PhrasePrompts prompts;
   prompts.texts.push_back(sentence);
   prompts.spans.emplace_back();
-  for (Phrase& phrase : parser.noun_phrases(sentence)) {
+  std::vector<Phrase> phrases;
+  try {
+    phrases = parser.noun_phrases(sentence);
+  } catch (const Error& error) {
+    throw Error(error.category(), where + ": " + error.what());
+  }
+  for (Phrase& phrase : phrases) {
     prompts.texts.push_back(std::move(phrase.text));
     prompts.spans.emplace_back(phrase.span);
   }

@@ -428,7 +428,7 @@ ExplainRequest parse_explain_form(const std::vector<FormField>& fields, const Se
   if (const FormField* phrases = single("phrases")) {
     check_text_length("phrases", phrases->content, limits);
     if (parser == nullptr) throw bad_field("field 'phrases': this server finds no phrases");
-    const PhrasePrompts sentence = phrase_prompts(*parser, phrases->content);
+    const PhrasePrompts sentence = phrase_prompts(*parser, phrases->content, "field 'phrases'");
     request.spans.resize(request.prompts.size());
     request.prompts.insert(request.prompts.end(), sentence.texts.begin(), sentence.texts.end());
     request.spans.insert(request.spans.end(), sentence.spans.begin(), sentence.spans.end());

@@ -107,7 +107,7 @@ TEST(Phrases, RefuseTextThatCannotBeParsed) {
 }
 
 TEST(Phrases, ASentenceBecomesItselfThenItsPhrasesAsPrompts) {
-  const PhrasePrompts prompts = phrase_prompts(parser(), "a girl and a boy");
+  const PhrasePrompts prompts = phrase_prompts(parser(), "a girl and a boy", "--phrases");
   EXPECT_EQ(prompts.texts, (std::vector<std::string>{"a girl and a boy", "a girl", "a boy"}));
   ASSERT_EQ(prompts.spans.size(), 3u);
   EXPECT_FALSE(prompts.spans[0]);
@@ -116,6 +116,13 @@ TEST(Phrases, ASentenceBecomesItselfThenItsPhrasesAsPrompts) {
   EXPECT_EQ(prompts.spans[1]->end, 6u);
   EXPECT_EQ(prompts.spans[2]->start, 11u);
   EXPECT_EQ(prompts.spans[2]->end, 16u);
+  try {
+    phrase_prompts(parser(), "", "--phrases");
+    ADD_FAILURE() << "an empty sentence was accepted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.category(), ErrorCategory::Input);
+    EXPECT_EQ(std::string(error.what()), "--phrases: the text to find phrases in is empty");
+  }
 }
 
 }  // namespace

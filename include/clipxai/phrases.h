@@ -67,11 +67,12 @@ class PhraseParser {
 
 // A sentence as prompts: the sentence itself first, then each of its noun phrases, with the
 // phrases' spans (none for the sentence), as `clipxai explain --phrases` and the server's
-// Entities tab explain it.
+// Entities tab explain it. noun_phrases' errors are prefixed with `where` ("--phrases: ...").
 struct PhrasePrompts {
   std::vector<std::string> texts;
   std::vector<std::optional<TextSpan>> spans;
 };
-PhrasePrompts phrase_prompts(const PhraseParser& parser, const std::string& sentence);
+PhrasePrompts phrase_prompts(const PhraseParser& parser, const std::string& sentence,
+                             const std::string& where);
 
 }  // namespace clipxai

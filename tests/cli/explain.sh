@@ -117,4 +117,22 @@ mkdir -p "$TMP/cwd"
 "$BIN" explain --model "$MODEL" --out "$TMP/out" --json "$TMP/result.json" --alpha 1 \
   --colormap TURBO "$TMP/scene.png" "a dog" "a photo of a cat" "A dog!" >"$TMP/console.txt"
 check_run "$TMP/result.json" "$TMP/console.txt" center -1 -1 1
+
+# --phrases: the prompts given, then the sentence, then its noun phrases, each with its span in
+# the sentence (code points); the other prompts have none. Each gets its overlay.
+"$BIN" explain --model "$MODEL" --out "$TMP/phrases" --json "$TMP/phrases.json" \
+  --phrases "a café dog and the red car" "$TMP/scene.png" "a cat" >/dev/null
+"$PY" - "$TMP/phrases.json" <<'EOF' || fail "--phrases: $(cat "$TMP/phrases.json" | head -c 400)"
+import json, os, sys
+prompts = json.load(open(sys.argv[1]))["results"][0]["prompts"]
+assert [(p["text"], p.get("span")) for p in prompts] == [
+    ("a cat", None), ("a café dog and the red car", None), ("a café dog", [0, 10]),
+    ("the red car", [15, 26])], [(p["text"], p.get("span")) for p in prompts]
+sentence = prompts[1]["text"]
+for prompt in prompts[2:]:
+    start, end = prompt["span"]
+    assert sentence[start:end] == prompt["text"]
+assert all(os.path.isfile(p["overlay"]) for p in prompts)
+EOF
+expect_failure 2 "--phrases" explain --model "$MODEL" --out "$TMP/phrases" --phrases " " "$TMP/scene.png"
 echo "explain: ok"
