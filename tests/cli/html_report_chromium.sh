@@ -9,12 +9,11 @@ BIN=$1
 SRC=$2
 TMP=$3
 
-CHROMIUM=/usr/bin/chromium
-if [ ! -x "$CHROMIUM" ]; then
-  echo "skipped: $CHROMIUM is not installed (Debian package chromium)"
+CHECK="node $SRC/tests/browser/page_check.js"
+if ! command -v node >/dev/null || ! $CHECK --available; then
+  echo "skipped: node, playwright-core (npm ci --prefix tests/browser) or /usr/bin/chromium is missing"
   exit 0
 fi
-CHECK="/usr/bin/python3 $SRC/scripts/chromium_page_check.py --chromium $CHROMIUM"
 
 rm -rf "$TMP"
 mkdir -p "$TMP"
