@@ -18,12 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int available_cores() {
-  cpu_set_t cpus;
-  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
-  return 1;
-}
-
 std::string environment(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr ? value : "";
@@ -54,6 +48,12 @@ std::optional<fs::path> find_bundled(const fs::path& relative, std::vector<fs::p
 }
 
 }  // namespace
+
+int available_cores() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+  return 1;
+}
 
 std::string resolve_model_path(const std::string& explicit_path) {
   if (!explicit_path.empty()) return explicit_path;

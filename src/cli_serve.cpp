@@ -69,8 +69,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& options) {
   curl http://127.0.0.1:7860/api/info
 
 Explanations run --workers at a time; --queue more may wait, and requests beyond those are
-answered 503 with Retry-After at once. SIGTERM or SIGINT stops the listening, answers the
-requests in flight, and exits 0. Binds 127.0.0.1 unless --host says otherwise.
+answered 503 with Retry-After at once; --threads 0 (the default) divides the cores among the
+workers. SIGTERM or SIGINT stops the listening, answers the requests in flight, and exits 0.
+Binds 127.0.0.1 unless --host says otherwise.
 )");
   add_model_options(*command, options.model);
   command->add_option("--host", options.host, "Address to listen on (0.0.0.0: every interface)")
@@ -129,8 +130,10 @@ int run_serve(const ServeOptions& options) {
   // what each frees; across the connection threads that grows the resident memory request after
   // request. Two arenas keep it flat (measured in the README's load numbers) at no visible cost.
   mallopt(M_ARENA_MAX, 2);
-  // LibTorch's pools are sized before any server thread starts; each explanation uses them.
-  set_thread_count(options.threads);
+  // LibTorch's pools are sized before any server thread starts. Each explanation runs on that
+  // many threads, so by default the workers share the cores rather than each taking them all.
+  set_thread_count(options.threads > 0 ? options.threads
+                                       : std::max(1, available_cores() / options.limits.workers));
   const ClipModel model = [&] {
     ClipModel loaded = load_model(options.model);
     loaded.to(parse_device(options.device));

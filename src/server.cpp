@@ -302,6 +302,10 @@ class DeadlineServer : public httplib::Server {
     stop();
   }
 
+  // cpp-httplib listens with a backlog of 5: a burst of connections before the accepting loop
+  // drains them would have its SYNs dropped and retried a second or more later.
+  void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+
  private:
   static constexpr int kRequestsPerConnection = 100;
   static constexpr auto kKeepAlive = std::chrono::seconds(5);
@@ -548,6 +552,7 @@ class DemoServer::Impl {
       throw usage_error("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
                         " (in use, or not an address of this machine)");
     }
+    http_.widen_backlog();
     return port;
   }
 

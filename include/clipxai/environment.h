@@ -35,6 +35,9 @@ Tokenizer load_tokenizer(const std::string& explicit_path,
                          const std::optional<VocabularyFiles>& embedded,
                          const std::string& model_path, int vocab_size);
 
+// The cores this process may run on (its CPU affinity).
+int available_cores();
+
 // Sizes LibTorch's intra- and inter-op thread pools; 0 = one thread per core this process may
 // run on. LibTorch allows the inter-op pool to be sized only once per process, before it is used.
 void set_thread_count(int threads);

@@ -15,7 +15,8 @@ command -v curl >/dev/null || { echo "skipped: curl is not installed"; exit 0; }
 
 IMAGE="$SRC/examples/girl_boy_desktop.png"
 
-# start_server LOG ARGS... — starts clipxai serve on a free port; sets SERVER_PID and URL.
+# start_server LOG ARGS... — starts clipxai serve on a free port and waits until it answers;
+# sets SERVER_PID and URL.
 start_server() {
   local log=$1
   shift
@@ -23,7 +24,8 @@ start_server() {
   SERVER_PID=$!
   for _ in $(seq 100); do
     URL=$(sed -n 's|.* on \(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$log")
-    [ -n "$URL" ] && return 0
+    # Listening and its connection threads started: it answers.
+    [ -n "$URL" ] && curl -sf "$URL/healthz" >/dev/null && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited: $(cat "$log")"
     sleep 0.1
   done
