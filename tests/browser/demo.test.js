@@ -9,27 +9,17 @@
 // missing; scripts/test.sh installs both.
 'use strict';
 
+const { chromiumOrSkip } = require('./browser');
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const assert = require('assert');
 
-const CHROMIUM = '/usr/bin/chromium';
 const [binary, source, work, screenshots] = process.argv.slice(2);
 const IMAGE = path.join(source, 'examples', 'girl_boy_desktop.png');
 const SENTENCE = 'a girl and a boy at a desktop computer';
 
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-} catch (error) {
-  console.log('skipped: playwright-core is not installed (npm ci --prefix tests/browser)');
-  process.exit(77);
-}
-if (!fs.existsSync(CHROMIUM)) {
-  console.log(`skipped: ${CHROMIUM} is not installed (Debian package chromium)`);
-  process.exit(77);
-}
+const chromium = chromiumOrSkip();
 
 // `clipxai explain --json -`'s result for the image.
 function cliResult(prompts) {
@@ -83,7 +73,7 @@ async function main() {
   fs.mkdirSync(work, { recursive: true });
   const { server, address, exited, log } = startServer();
   const url = await address;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const browser = await chromium.launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const problems = [];

@@ -9,23 +9,11 @@
 // driven.
 'use strict';
 
-const fs = require('fs');
+const { chromiumOrSkip } = require('./browser');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
-const CHROMIUM = '/usr/bin/chromium';
-
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-} catch (error) {
-  console.log('skipped: playwright-core is not installed (npm ci --prefix tests/browser)');
-  process.exit(77);
-}
-if (!fs.existsSync(CHROMIUM)) {
-  console.log(`skipped: ${CHROMIUM} is not installed (Debian package chromium)`);
-  process.exit(77);
-}
+const chromium = chromiumOrSkip();
 
 const [page, ...rest] = process.argv.slice(2);
 if (page === '--available') process.exit(0);
@@ -40,7 +28,7 @@ for (let i = 0; i < rest.length; i += 2) {
 }
 
 async function main() {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const browser = await chromium.launch();
   const problems = [];
   const counts = [];
   try {
