@@ -8,6 +8,9 @@ its own image mean and std, and 2 heads where OpenAI's rule (width / 64) would g
 Layouts written to the output directory (default tests/data/layouts/):
   openai_fp16.pt           OpenAI's TorchScript layout, fp16 as OpenAI's released files, with
                            config.json and the vocabulary embedded (clip_model.save_archive)
+  openai_fp16_deflated.pt  the same archive re-packed with every record deflated, as a zip tool
+                           writes it (PyTorch stores records uncompressed; clipxai reads those in
+                           place and inflates the others)
   hf/                      a transformers CLIPModel folder: config.json, model.safetensors (fp32,
                            with the position_ids buffers older transformers saved),
                            preprocessor_config.json, vocab.json, merges.txt
@@ -48,6 +51,7 @@ import json
 import os
 import struct
 import sys
+import zipfile
 from typing import Dict, List, Tuple
 
 import torch
@@ -256,6 +260,13 @@ def write_open_clip(directory: str, tensors: Dict[str, torch.Tensor], config: Di
         write_torch_save(os.path.join(directory, "open_clip_pytorch_model.bin"), tensors)
 
 
+def write_deflated_copy(source: str, path: str) -> None:
+    """`source`, a zip, re-packed with every record deflated, in the same order."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            copy.writestr(info.filename, original.read(info), zipfile.ZIP_DEFLATED)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "layouts"))
@@ -283,6 +294,8 @@ def main() -> None:
               "activation": arch["activation"], "image_mean": IMAGE_MEAN, "image_std": IMAGE_STD}
     clip_model.save_archive(model, os.path.join(args.out, "openai_fp16.pt"), config, vocabulary_gz,
                             half=True)
+    write_deflated_copy(os.path.join(args.out, "openai_fp16.pt"),
+                        os.path.join(args.out, "openai_fp16_deflated.pt"))
 
     hf = hf_state_dict(openai, position_ids=True)
     hf_plain = hf_state_dict(openai, position_ids=False)

@@ -1,27 +1,27 @@
 // The openai-torchscript checkpoint format: a TorchScript archive (traced or scripted, as OpenAI
 // released its ViT files and as the project's exporters write) whose parameters, buffers or tensor
-// attributes carry OpenAI's names (openai_layout.h). Weights may be fp16 or fp32. Optional extra
-// files, stored with torch.jit.save's _extra_files:
+// attributes carry OpenAI's names (openai_layout.h). Weights may be fp16 or fp32. The tensors are
+// read from the archive's module tree directly (tensor_file.h), without LibTorch's TorchScript
+// loader, which would compile every module's code first. Optional extra files, stored with
+// torch.jit.save's _extra_files:
 //   config.json                  — see openai_layout.h;
 //   bpe_simple_vocab_16e6.txt.gz — the tokenizer vocabulary that travels with the model.
 #include <filesystem>
 #include <fstream>
 
 #include <caffe2/serialize/inline_container.h>
-#include <torch/script.h>
 #include <torch/torch.h>
 
 #include "clipxai/checkpoint.h"
 #include "clipxai/error.h"
 #include "openai_layout.h"
+#include "tensor_file.h"
 
 namespace clipxai {
 namespace {
 
 constexpr const char* kConfigFile = "config.json";
 constexpr const char* kVocabularyFile = "bpe_simple_vocab_16e6.txt.gz";
-
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 std::optional<std::string> rejects(const std::string& path) {
   if (std::filesystem::is_directory(path)) return "a folder";
@@ -63,39 +63,20 @@ void check_complete(const std::string& path) {
   if (!complete) throw model_error(path + ": truncated archive (the zip file is cut short)");
 }
 
-// Every tensor the module holds — parameters, buffers and plain tensor attributes (traced files
-// may keep weights in any of these) — by qualified name, as fp32 contiguous tensors.
-NamedTensors collect_tensors(const torch::jit::Module& module) {
-  NamedTensors tensors;
-  for (const auto& attribute : module.named_attributes(/*recurse=*/true)) {
-    if (!attribute.value.isTensor()) continue;
-    tensors.emplace(attribute.name,
-                    attribute.value.toTensor().detach().to(torch::kFloat).contiguous());
-  }
-  return tensors;
-}
-
 Checkpoint read(const std::string& path, const LoadOptions& options) {
   check_complete(path);
-  torch::jit::ExtraFilesMap extra_files{{kConfigFile, ""}, {kVocabularyFile, ""}};
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(path, torch::kCPU, extra_files);
-  } catch (const c10::Error& e) {
-    throw model_error(path + ": not a TorchScript archive (" +
-                      first_line(e.what_without_backtrace()) + ")");
-  } catch (const std::exception& e) {
-    throw model_error(path + ": not a TorchScript archive (" + first_line(e.what()) + ")");
-  }
+  TorchScriptArchive archive = read_torchscript(path, {kConfigFile, kVocabularyFile});
   StatedFacts facts;
-  if (!extra_files[kConfigFile].empty()) {
-    apply_config_json(path, kConfigFile, extra_files[kConfigFile], facts);
+  if (const auto config = archive.extra_files.find(kConfigFile);
+      config != archive.extra_files.end() && !config->second.empty()) {
+    apply_config_json(path, kConfigFile, config->second, facts);
   }
   apply_model_config(path, options, facts);
-  Checkpoint checkpoint = checkpoint_from_openai_names(path, collect_tensors(module), facts);
-  if (!extra_files[kVocabularyFile].empty()) {
-    checkpoint.vocabulary = VocabularyFiles{"vocabulary embedded in " + path,
-                                            std::move(extra_files[kVocabularyFile]), "", ""};
+  Checkpoint checkpoint = checkpoint_from_openai_names(path, std::move(archive.tensors), facts);
+  if (const auto vocabulary = archive.extra_files.find(kVocabularyFile);
+      vocabulary != archive.extra_files.end() && !vocabulary->second.empty()) {
+    checkpoint.vocabulary =
+        VocabularyFiles{"vocabulary embedded in " + path, std::move(vocabulary->second), "", ""};
   }
   return checkpoint;
 }

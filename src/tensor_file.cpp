@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -170,7 +171,8 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name,
 
 // ---- torch.save: a restricted unpickler ----------------------------------------------------
 
-// The values a state dict's pickle builds. A Global is only ever one of the callables below.
+// The values a state dict's (or a TorchScript archive's module tree's) pickle builds. A Global is
+// only ever one of the callables below, a storage type, or (in a module tree) a scripted class.
 struct PickleValue;
 using PickleRef = std::shared_ptr<PickleValue>;
 struct PickleStorage {
@@ -192,8 +194,14 @@ struct PickleValue {
   struct Global {
     std::string name;  // "module.name"
   };
+  // A TorchScript module (or other scripted class) instance: its class and, once built, its
+  // attributes (a Dict).
+  struct Object {
+    std::string type;
+    PickleRef state;
+  };
   std::variant<std::monostate, bool, int64_t, double, std::string, Tuple, List, Dict, Global,
-               PickleStorage, torch::Tensor>
+               Object, PickleStorage, torch::Tensor>
       value;
 };
 
@@ -207,12 +215,58 @@ const std::map<std::string, torch::ScalarType> kStorageTypes = {
 };
 const char* const kCallables[] = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
                                   "torch._utils._rebuild_parameter"};
+// TorchScript's pickler names the classes of the objects it stores under this prefix; their code
+// is in the archive's code/ folder, which is never read.
+constexpr std::string_view kScriptedClassPrefix = "__torch__.";
+// Helpers TorchScript's pickler wraps typed containers and lists in; each returns its first
+// argument as far as tensors are concerned.
+const char* const kTorchScriptHelpers[] = {
+    "torch.jit._pickle.restore_type_tag", "torch.jit._pickle.build_intlist",
+    "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_doublelist",
+    "torch.jit._pickle.build_boollist"};
 
-class StateDictUnpickler {
+bool is_one_of(const std::string& name, const char* const* begin, const char* const* end) {
+  return std::find_if(begin, end, [&](const char* known) { return name == known; }) != end;
+}
+
+// Where a record's bytes lie in the file when the zip stores them uncompressed (as PyTorch's
+// writer always does, 64-byte aligned), so they can be read from a memory map without a copy;
+// nullopt for a compressed record. The local header before the data says how it is stored: it
+// ends exactly at `data_offset` and names the record (after the archive's folder).
+std::optional<uint64_t> stored_record_offset(const MappedFile& file, const std::string& record,
+                                             uint64_t data_offset, uint64_t bytes) {
+  constexpr uint64_t kLocalHeader = 30;
+  if (data_offset > file.size() || bytes > file.size() - data_offset) return std::nullopt;
+  const auto u16 = [&](uint64_t at) {
+    return static_cast<uint64_t>(static_cast<unsigned char>(file.data()[at]) |
+                                 static_cast<unsigned char>(file.data()[at + 1]) << 8);
+  };
+  const uint64_t lowest =
+      data_offset > kLocalHeader + 2 * 65535 ? data_offset - kLocalHeader - 2 * 65535 : 0;
+  for (uint64_t header = data_offset >= kLocalHeader ? data_offset - kLocalHeader + 1 : 0;
+       header-- > lowest;) {
+    if (std::memcmp(file.data() + header, "PK\x03\x04", 4) != 0) continue;
+    const uint64_t name_length = u16(header + 26);
+    if (kLocalHeader + name_length + u16(header + 28) != data_offset - header) continue;
+    const std::string_view name(file.data() + header + kLocalHeader, name_length);
+    const bool names_record =
+        name == record ||
+        (name.size() > record.size() && name[name.size() - record.size() - 1] == '/' &&
+         name.substr(name.size() - record.size()) == record);
+    if (!names_record) continue;
+    if (u16(header + 8) != 0) return std::nullopt;  // compression method: 0 is stored
+    return data_offset;
+  }
+  return std::nullopt;
+}
+
+class RestrictedUnpickler {
  public:
-  StateDictUnpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& archive,
-                     const std::string& pickle, uint64_t file_size)
-      : path_(path), archive_(archive), data_(pickle), file_size_(file_size) {}
+  // `module_tree`: the pickle is a TorchScript archive's data.pkl, whose scripted objects are
+  // built as plain Objects. `file` maps the archive, for reading stored records in place.
+  RestrictedUnpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& archive,
+                      const std::string& pickle, const MappedFile& file, bool module_tree)
+      : path_(path), archive_(archive), data_(pickle), file_(file), module_tree_(module_tree) {}
 
   PickleRef run() {
     while (true) {
@@ -316,6 +370,9 @@ class StateDictUnpickler {
         case 'c':
           global();
           break;  // GLOBAL
+        case 0x81:
+          new_object();
+          break;  // NEWOBJ
         case 'Q':
           persistent_load();
           break;  // BINPERSID
@@ -323,8 +380,8 @@ class StateDictUnpickler {
           reduce();
           break;  // REDUCE
         case 'b':
-          pop();
-          break;  // BUILD: a state dict's _metadata, which nothing needs
+          build();
+          break;  // BUILD
         default:
           fail("uses the pickle operation 0x" + hex(op) + ", which a state dict does not");
       }
@@ -435,22 +492,47 @@ class StateDictUnpickler {
     };
     const std::string module = line();
     const std::string name = module + "." + line();
-    const bool known =
-        kStorageTypes.count(name) > 0 ||
-        std::find(std::begin(kCallables), std::end(kCallables), name) != std::end(kCallables);
+    const bool known = kStorageTypes.count(name) > 0 ||
+                       is_one_of(name, std::begin(kCallables), std::end(kCallables)) ||
+                       (module_tree_ && (name.rfind(kScriptedClassPrefix, 0) == 0 ||
+                                         is_one_of(name, std::begin(kTorchScriptHelpers),
+                                                   std::end(kTorchScriptHelpers))));
     if (!known) fail("names " + name + ", which a state dict of tensors does not hold");
     push(PickleValue::Global{name});
   }
 
+  // cls.__new__(cls, *args): only a scripted class, built empty; BUILD gives it its attributes.
+  void new_object() {
+    pop();  // the arguments, which TorchScript leaves empty
+    const PickleRef type_value = pop();
+    const std::string& type = as<PickleValue::Global>(type_value, "object's class").name;
+    if (type.rfind(kScriptedClassPrefix, 0) != 0) fail("makes an object of " + type);
+    push(PickleValue::Object{type, nullptr});
+  }
+
+  // obj.__setstate__(state): a scripted object's attributes; for anything else (the _metadata a
+  // state dict's OrderedDict carries) the state is dropped, as nothing needs it.
+  void build() {
+    PickleRef state = pop();
+    if (auto* object = std::get_if<PickleValue::Object>(&top()->value)) {
+      object->state = std::move(state);
+    }
+  }
+
+  // The value's T, which lives as long as `value` does: a value just popped must be held first
+  // (the stack may have been its only owner), hence no overload for temporaries.
   template <typename T>
   const T& as(const PickleRef& value, const char* what) const {
     const T* typed = std::get_if<T>(&value->value);
     if (typed == nullptr) fail(std::string("has a malformed ") + what);
     return *typed;
   }
+  template <typename T>
+  const T& as(PickleRef&& value, const char* what) const = delete;
 
   void persistent_load() {
-    const auto& id = as<PickleValue::Tuple>(pop(), "storage reference").items;
+    const PickleRef reference = pop();
+    const auto& id = as<PickleValue::Tuple>(reference, "storage reference").items;
     if (id.size() != 5 || as<std::string>(id[0], "storage reference") != "storage") {
       fail("refers to something other than a storage");
     }
@@ -469,15 +551,24 @@ class StateDictUnpickler {
     const std::string record = "data/" + storage.key;
     if (!archive_.hasRecord(record)) fail("refers to the missing record " + record);
     const uint64_t item = c10::elementSize(storage.type);
-    if (static_cast<uint64_t>(storage.elements) > file_size_ / item)
+    if (static_cast<uint64_t>(storage.elements) > file_.size() / item)
       fail("has an implausible storage size");
-    auto [bytes, size] = archive_.getRecord(record);
-    if (static_cast<uint64_t>(storage.elements) > size / item) {
-      fail("gives record " + record + " " + std::to_string(storage.elements) +
-           " elements, but it holds " + std::to_string(size) + " bytes");
+    const uint64_t bytes = static_cast<uint64_t>(storage.elements) * item;
+    torch::Tensor flat;
+    if (const auto offset =
+            stored_record_offset(file_, record, archive_.getRecordOffset(record), bytes)) {
+      // A view of the mapping; rebuild_tensor copies what it keeps.
+      flat = torch::from_blob(const_cast<char*>(file_.data() + *offset), {storage.elements},
+                              torch::dtype(storage.type));
+    } else {
+      auto [data, size] = archive_.getRecord(record);
+      if (bytes > size) {
+        fail("gives record " + record + " " + std::to_string(storage.elements) +
+             " elements, but it holds " + std::to_string(size) + " bytes");
+      }
+      flat = torch::empty({storage.elements}, torch::dtype(storage.type));
+      std::memcpy(flat.data_ptr(), data.get(), static_cast<size_t>(bytes));
     }
-    torch::Tensor flat = torch::empty({storage.elements}, torch::dtype(storage.type));
-    std::memcpy(flat.data_ptr(), bytes.get(), static_cast<size_t>(storage.elements) * item);
     storages_.emplace(storage.key, flat);
     return flat;
   }
@@ -510,18 +601,26 @@ class StateDictUnpickler {
     }
     if (!empty && last >= flat.numel()) fail("has a tensor reaching past its storage");
     if (empty) return torch::empty(size, torch::kFloat);
-    return flat.as_strided(size, stride, offset).to(torch::kFloat).contiguous().clone();
+    return flat.as_strided(size, stride, offset)
+        .to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true)
+        .contiguous();
   }
 
   void reduce() {
-    const PickleValue::Items args = as<PickleValue::Tuple>(pop(), "call's arguments").items;
-    const std::string& callable = as<PickleValue::Global>(pop(), "call").name;
+    const PickleRef arguments = pop();
+    const PickleRef call = pop();
+    const PickleValue::Items& args = as<PickleValue::Tuple>(arguments, "call's arguments").items;
+    const std::string& callable = as<PickleValue::Global>(call, "call").name;
     if (callable == "collections.OrderedDict") {
       push(PickleValue::Dict{});
     } else if (callable == "torch._utils._rebuild_tensor_v2") {
       push(rebuild_tensor(args));
     } else if (callable == "torch._utils._rebuild_parameter" && !args.empty()) {
       push(as<torch::Tensor>(args[0], "parameter"));
+    } else if (module_tree_ && !args.empty() &&
+               is_one_of(callable, std::begin(kTorchScriptHelpers),
+                         std::end(kTorchScriptHelpers))) {
+      stack_.push_back(args[0]);
     } else {
       fail("calls " + callable + " in a way a state dict does not");
     }
@@ -530,7 +629,8 @@ class StateDictUnpickler {
   const std::string& path_;
   caffe2::serialize::PyTorchStreamReader& archive_;
   const std::string& data_;
-  const uint64_t file_size_;  // no storage can hold more bytes than the file
+  const MappedFile& file_;  // no storage can hold more bytes than the file
+  const bool module_tree_;
   size_t position_ = 0;
   std::vector<PickleRef> stack_;
   std::vector<size_t> marks_;
@@ -645,22 +745,83 @@ NamedTensors read_safetensors(const std::string& path) {
   return tensors;
 }
 
-NamedTensors read_torch_save(const std::string& path) {
+namespace {
+
+// Runs the restricted unpickler over `path`'s data.pkl and hands `use` the value it builds, with
+// the archive still open; `kind` names what the file should be in errors.
+template <typename Result>
+Result read_zip_pickle(const std::string& path, bool module_tree, const std::string& kind,
+                       const std::function<Result(caffe2::serialize::PyTorchStreamReader& archive,
+                                                  const PickleRef& root)>& use) {
   try {
+    const MappedFile file(path);
     caffe2::serialize::PyTorchStreamReader archive(path);
     if (!archive.hasRecord("data.pkl")) {
-      throw model_error(path + ": a zip file without data.pkl: not a torch.save file");
+      throw model_error(path + ": a zip file without data.pkl: not a " + kind);
     }
     auto [pickle_data, pickle_size] = archive.getRecord("data.pkl");
     const std::string pickle(static_cast<const char*>(pickle_data.get()), pickle_size);
-    std::error_code error;
-    const uint64_t file_size = std::filesystem::file_size(path, error);
-    StateDictUnpickler unpickler(path, archive, pickle, error ? 0 : file_size);
-    return tensors_of(path, unpickler.run());
+    RestrictedUnpickler unpickler(path, archive, pickle, file, module_tree);
+    return use(archive, unpickler.run());
   } catch (const c10::Error& e) {
-    throw model_error(path + ": not a readable torch.save zip file (" +
+    throw model_error(path + ": not a readable " + kind + " (" +
                       first_line(e.what_without_backtrace()) + ")");
   }
+}
+
+// Every tensor attribute under `value` by its qualified name ("visual.conv1.weight"), as
+// torch::jit::Module::named_attributes(recurse) names them.
+void collect_module_tensors(const std::string& path, const std::string& prefix,
+                            const PickleRef& value, int depth, NamedTensors& tensors) {
+  constexpr int kDeepestModule = 64;
+  if (const auto* tensor = std::get_if<torch::Tensor>(&value->value)) {
+    tensors[prefix] = *tensor;
+    return;
+  }
+  const auto* object = std::get_if<PickleValue::Object>(&value->value);
+  if (object == nullptr || object->state == nullptr) return;
+  if (depth > kDeepestModule) {
+    throw model_error(path + ": data.pkl nests modules deeper than " +
+                      std::to_string(kDeepestModule) + " levels");
+  }
+  const auto* attributes = std::get_if<PickleValue::Dict>(&object->state->value);
+  if (attributes == nullptr) return;
+  for (const auto& [key, attribute] : attributes->items) {
+    const auto* name = std::get_if<std::string>(&key->value);
+    if (name == nullptr) continue;
+    collect_module_tensors(path, prefix.empty() ? *name : prefix + "." + *name, attribute,
+                           depth + 1, tensors);
+  }
+}
+
+}  // namespace
+
+NamedTensors read_torch_save(const std::string& path) {
+  return read_zip_pickle<NamedTensors>(
+      path, /*module_tree=*/false, "torch.save zip file",
+      [&](caffe2::serialize::PyTorchStreamReader&, const PickleRef& root) {
+        return tensors_of(path, root);
+      });
+}
+
+TorchScriptArchive read_torchscript(const std::string& path,
+                                    const std::vector<std::string>& extra_files) {
+  return read_zip_pickle<TorchScriptArchive>(
+      path, /*module_tree=*/true, "TorchScript archive",
+      [&](caffe2::serialize::PyTorchStreamReader& archive, const PickleRef& root) {
+        if (!std::holds_alternative<PickleValue::Object>(root->value)) {
+          throw model_error(path + ": data.pkl holds no module (not a TorchScript archive)");
+        }
+        TorchScriptArchive result;
+        collect_module_tensors(path, "", root, 0, result.tensors);
+        for (const std::string& name : extra_files) {
+          const std::string record = "extra/" + name;
+          if (!archive.hasRecord(record)) continue;
+          auto [data, size] = archive.getRecord(record);
+          result.extra_files[name].assign(static_cast<const char*>(data.get()), size);
+        }
+        return result;
+      });
 }
 
 }  // namespace clipxai

@@ -19,12 +19,21 @@
 //                LibTorch's own torch::pickle_load is not used: it cannot read an OrderedDict,
 //                which is what state_dict() returns. Legacy (non-zip) torch.save files are
 //                refused, saying so.
+//   TorchScript  (a zip as torch.jit.save writes it: data.pkl holds the module tree, code/ the
+//                modules' code) — every tensor attribute of the module tree (parameters, buffers,
+//                plain tensor attributes) by qualified name, read by the same restricted
+//                unpickler, which there also builds the scripted objects as plain attribute
+//                dicts: the archive's code is never compiled or run.
+// Records PyTorch stores uncompressed (all it writes) are read from a memory map of the file and
+// converted to fp32 in one copy; a compressed one (a zip re-packed by another tool) is inflated.
 // Errors are one-line Error(Model)s naming the file and the entry or field at fault.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -44,5 +53,13 @@ NamedTensors read_tensor_file(const std::string& path);
 // The two kinds, for readers that know which one they hold.
 NamedTensors read_safetensors(const std::string& path);
 NamedTensors read_torch_save(const std::string& path);
+
+struct TorchScriptArchive {
+  NamedTensors tensors;
+  std::map<std::string, std::string> extra_files;  // those asked for that the archive holds
+};
+// `extra_files`: names stored with torch.jit.save's _extra_files (the archive's extra/ folder).
+TorchScriptArchive read_torchscript(const std::string& path,
+                                    const std::vector<std::string>& extra_files);
 
 }  // namespace clipxai

@@ -62,6 +62,15 @@ std::string torch_save_zip(const fs::path& path, const std::string& pickle) {
   return read_bytes(path);
 }
 
+// A zip written as torch.jit.save writes one (constants.pkl marks TorchScript), holding `pickle`
+// as data.pkl.
+void torchscript_zip(const fs::path& path, const std::string& pickle) {
+  caffe2::serialize::PyTorchStreamWriter writer(path.string());
+  const std::string constants("\x80\x02).", 4);  // an empty tuple
+  writer.writeRecord("constants.pkl", constants.data(), constants.size());
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+}
+
 // A scratch copy of a layout folder (or an empty folder), removed with the test.
 class Scratch {
  public:
@@ -134,6 +143,16 @@ std::function<fs::path(const Scratch&)> pickled(const char (&bytes)[N]) {
   return [pickle](const Scratch& scratch) {
     torch_save_zip(scratch.path("weights.bin"), pickle);
     return scratch.path("weights.bin");
+  };
+}
+
+// `bytes`: a string literal, NULs included, as a TorchScript archive's data.pkl.
+template <size_t N>
+std::function<fs::path(const Scratch&)> scripted(const char (&bytes)[N]) {
+  const std::string pickle(bytes, N - 1);
+  return [pickle](const Scratch& scratch) {
+    torchscript_zip(scratch.path("model.pt"), pickle);
+    return scratch.path("model.pt");
   };
 }
 
@@ -335,6 +354,40 @@ TEST(CheckpointFormats, BrokenCheckpointsAreOneLineModelErrorsNamingThem) {
        pickled("\x80\x02"
                "c__builtin__\neval\n."),
        "names __builtin__.eval"},
+      // The storage reference and the call held by the stack alone (nothing memoised), as
+      // TorchScript's pickler writes them: read after being popped, not after being freed.
+      {"pickle with an unmemoised storage reference it lacks",
+       pickled("\x80\x02}X\x01\x00\x00\x00"
+               "a"
+               "ctorch._utils\n_rebuild_tensor_v2\n"
+               "((X\x07\x00\x00\x00storage"
+               "ctorch\nFloatStorage\n"
+               "X\x01\x00\x00\x00"
+               "0X\x03\x00\x00\x00"
+               "cpuK\x04tQK\x00K\x04\x85K\x01"
+               "\x85\x89)tRs."),
+       "refers to the missing record data/0"},
+      // TorchScript archives: module objects only of scripted classes, whose code never runs
+      {"TorchScript object of a Python class",
+       scripted("\x80\x02"
+                "cposix\nsystem\n)\x81}b."),
+       "data.pkl names posix.system, which a state dict of tensors does not hold"},
+      {"TorchScript object of a plain callable",
+       scripted("\x80\x02"
+                "ccollections\nOrderedDict\n)\x81}b."),
+       "data.pkl makes an object of collections.OrderedDict"},
+      {"TorchScript data.pkl without a module", scripted("\x80\x02}."),
+       "holds no module (not a TorchScript archive)"},
+      {"TorchScript module with a storage it lacks",
+       scripted("\x80\x02"
+                "c__torch__.model\nCLIP\n)\x81}(X\x0b\x00\x00\x00logit_scale"
+                "ctorch._utils\n_rebuild_tensor_v2\n"
+                "((X\x07\x00\x00\x00storage"
+                "ctorch\nFloatStorage\n"
+                "X\x01\x00\x00\x00"
+                "0X\x03\x00\x00\x00"
+                "cpuK\x01tQK\x00)))tRub."),
+       "refers to the missing record data/0"},
   };
   for (const BadCheckpoint& bad : cases) {
     SCOPED_TRACE(bad.name);

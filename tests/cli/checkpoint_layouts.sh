@@ -1,6 +1,7 @@
 # One model in every checkpoint layout (scripts/write_checkpoint_layouts.py wrote them from the
 # same weights): `clipxai info` names each format, and `clipxai explain` gives the same logits
-# (to 1e-5) and the same maps (to 1e-5 relative) from every one, with every method that maps
+# (to 1e-5) and the same maps (to 1e-5 relative) from every one (a TorchScript archive re-packed
+# with deflated records too), with every method that maps
 # the text too, and the same token ids from the embedded merge list and from vocab.json +
 # merges.txt. The files given as the folder and as the weights file are both read.
 set -eu
@@ -14,6 +15,7 @@ make_image "$TMP/scene.png" rgb 80 56
 
 # name|format|--model|extra options
 CASES="openai_fp16|openai-torchscript|$LAYOUTS/openai_fp16.pt|
+openai_fp16_deflated|openai-torchscript|$LAYOUTS/openai_fp16_deflated.pt|
 hf|hf-transformers|$LAYOUTS/hf|
 hf_fp16|hf-transformers|$LAYOUTS/hf_fp16|
 hf_sharded|hf-transformers|$LAYOUTS/hf_sharded|
