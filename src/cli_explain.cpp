@@ -83,6 +83,14 @@ Examples:
       ->type_name("NAME");
   command->add_flag("--save-raw", options.job.save_raw,
                     "Also write each raw relevance grid as float32 .npy (numpy.load reads it)");
+  command
+      ->add_option("--image-batch", options.job.batch.window,
+                   "Images of a folder or list whose vision tower runs as one batch up to the "
+                   "first layer explained (faster per image; each batch's decoded images are "
+                   "held at once)")
+      ->capture_default_str()
+      ->type_name("N")
+      ->check(CLI::Range(1, 64));
   command->add_flag("--timings", options.job.timings,
                     "Print where the time went (load, decode, vision, text, relevance, rendering, "
                     "writing) to standard error, and add it to the JSON as \"timings\"");

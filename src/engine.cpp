@@ -1,6 +1,7 @@
 #include "clipxai/engine.h"
 
 #include <ATen/Parallel.h>
+#include <torch/torch.h>
 
 #include "clipxai/error.h"
 
@@ -77,10 +78,22 @@ Explanation Session::explain(const DecodedImage& image, Timings* timings) const 
   return explain(image, preprocess(image), timings);
 }
 
+ImageStates Session::prepare_images(const std::vector<const PreprocessedImage*>& inputs,
+                                    Timings* timings) const {
+  std::vector<torch::Tensor> pixels;
+  for (const PreprocessedImage* input : inputs) pixels.push_back(input->pixels);
+  return clipxai::prepare_images(*model_, torch::stack(pixels).to(model_->device()), prepared_,
+                                 timings);
+}
+
 Explanation Session::explain(const DecodedImage& image, const PreprocessedImage& input,
                              Timings* timings, bool locate_peaks) const {
-  std::vector<PromptRelevance> relevances =
-      explain_image(*model_, input.pixels.to(model_->device()), prepared_, timings);
+  return explain(image, input, prepare_images({&input}, timings), timings, locate_peaks);
+}
+
+Explanation Session::explain(const DecodedImage& image, const PreprocessedImage& input,
+                             const ImageStates& states, Timings* timings, bool locate_peaks) const {
+  std::vector<PromptRelevance> relevances = explain_image(*model_, states, prepared_, timings);
   Explanation explanation{image.width(), image.height(), input.crop, {}};
   for (size_t i = 0; i < relevances.size(); ++i) {
     explanation.prompts.push_back({prompts_[i], std::move(relevances[i]), {}});

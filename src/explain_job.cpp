@@ -97,10 +97,12 @@ PhrasePrompts prompt_texts(const ExplainJob& job) {
   return prompts;
 }
 
-// What a worker thread hands the model: the decoded image and its model input.
+// What a worker thread hands the model: the decoded image and its model input; then, for a window
+// of images together, the image's share of the vision tower's gradient-free start.
 struct PreparedImage {
   DecodedImage image;
   PreprocessedImage input;
+  ImageStates states;
 };
 
 // Renders and writes one image's overlays (and raw maps) as OUT/<output base>__<prompt slug>.png
@@ -242,15 +244,24 @@ ExplainSummary run_explain_job(const ExplainJob& job, const ExplainCallbacks& ca
         return PreparedImage{std::move(image), std::move(input)};
       },
       [&](size_t index, PreparedImage& prepared) {
-        Explanation explanation = session.explain(prepared.image, prepared.input, timings,
-                                                  /*locate_peaks=*/false);
+        Explanation explanation = session.explain(prepared.image, prepared.input, prepared.states,
+                                                  timings, /*locate_peaks=*/false);
+        prepared.states = {};
         const ImageResult result = write_explanation(job, *pending[index], prepared.image,
                                                      explanation, slugs, prompts.spans, timings);
         PhaseTimer timer(timings, Phase::Writing);
         log.append(image_result_json(result));
         if (callbacks.explained) callbacks.explained(result);
       },
-      batch, job.batch);
+      batch, job.batch,
+      [&](std::vector<PreparedImage*>& window) {
+        std::vector<const PreprocessedImage*> inputs;
+        for (const PreparedImage* prepared : window) inputs.push_back(&prepared->input);
+        const ImageStates states = session.prepare_images(inputs, timings);
+        for (size_t i = 0; i < window.size(); ++i) {
+          window[i]->states = states.image(static_cast<int64_t>(i));
+        }
+      });
 
   std::vector<std::string> images;
   for (const BatchInput& input : inputs) images.push_back(input.key);

@@ -76,11 +76,26 @@ void add_chunk_results(const ForwardTrace& trace, const MethodMaps& maps,
 
 }  // namespace
 
+ImageStates prepare_images(const ClipModel& model, const torch::Tensor& pixels,
+                           const PreparedPrompts& prompts, Timings* timings) {
+  return prepare_images(model, pixels, prompts.chunks.front().request, timings);
+}
+
 std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::Tensor& pixels,
                                            const PreparedPrompts& prompts, Timings* timings) {
+  return explain_image(model, prepare_images(model, pixels.unsqueeze(0), prompts, timings), prompts,
+                       timings);
+}
+
+std::vector<PromptRelevance> explain_image(const ClipModel& model, const ImageStates& image,
+                                           const PreparedPrompts& prompts, Timings* timings) {
+  if (image.size() != 1) {
+    throw Error(ErrorCategory::Internal,
+                "explain_image: states of " + std::to_string(image.size()) + " images, not one");
+  }
   std::vector<PromptRelevance> results;
   for (const PreparedText& chunk : prompts.chunks) {
-    const ForwardTrace trace = trace_forward(model, pixels, chunk, timings);
+    const ForwardTrace trace = trace_forward(model, image, chunk, timings);
     DevicePhaseTimer timer(timings, Phase::Relevance, model.device());
     torch::NoGradGuard no_grad;
     add_chunk_results(trace, prompts.method->compute(model, trace), results);

@@ -72,7 +72,35 @@ PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedTex
   return prepared;
 }
 
-ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
+ImageStates ImageStates::image(int64_t index) const {
+  return {states.narrow(0, index, 1), first_block,
+          vision_state.defined() ? vision_state.narrow(0, index, 1) : torch::Tensor()};
+}
+
+ImageStates prepare_images(const ClipModel& model, const torch::Tensor& pixels,
+                           const TraceRequest& request, Timings* timings) {
+  const ModelConfig& config = model.config();
+  check_first_block(request.vision_from, config.vision_layers, "vision");
+  ImageStates images;
+  // The last block always runs in the trace, which computes only the class row there.
+  images.first_block = std::min(request.vision_from, config.vision_layers - 1);
+  check_first_block(request.vision_state_at, images.first_block, "vision state", -1);
+  DevicePhaseTimer timer(timings, Phase::Vision, model.device());
+  torch::NoGradGuard no_grad;
+  images.states = model.embed_image(pixels);
+  int applied = 0;
+  if (request.vision_state_at >= 0) {
+    images.vision_state =
+        run_blocks(model.vision_transformer(), images.states, 0, request.vision_state_at);
+    images.states = images.vision_state;
+    applied = request.vision_state_at;
+  }
+  images.states =
+      run_blocks(model.vision_transformer(), images.states, applied, images.first_block);
+  return images;
+}
+
+ForwardTrace trace_forward(const ClipModel& model, const ImageStates& image,
                            const PreparedText& text, Timings* timings) {
   const TraceRequest& request = text.request;
   const int64_t count = text.eot.size(0);
@@ -81,24 +109,15 @@ ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
 
   ForwardTrace trace;
   trace.eot = text.eot;
+  trace.vision_state = image.vision_state;
   const auto class_row =
       torch::zeros({1}, torch::TensorOptions(torch::kLong).device(model.device()));
   torch::Tensor image_features;
   {
     DevicePhaseTimer timer(timings, Phase::Vision, model.device());
-    torch::Tensor image_tokens;
-    {
-      torch::NoGradGuard embedding_needs_no_gradient;
-      image_tokens = model.embed_image(pixels.unsqueeze(0));
-      if (request.vision_state_at >= 0) {
-        trace.vision_state =
-            run_blocks(model.vision_transformer(), image_tokens, 0, request.vision_state_at);
-        image_tokens = trace.vision_state;
-      }
-    }
     image_features = model.project_image(run_transformer(
-        model.vision_transformer(), image_tokens, class_row, count, request.vision_from,
-        &trace.vision_attention, std::max(request.vision_state_at, 0), request.gradients));
+        model.vision_transformer(), image.states, class_row, count, request.vision_from,
+        &trace.vision_attention, image.first_block, request.gradients));
   }
   torch::Tensor text_features;
   {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clipxai/batch.h"
+#include "clipxai/batch_run.h"
 #include "clipxai/error.h"
 #include "clipxai/output.h"
 #include "clipxai/prefetch.h"
@@ -391,6 +392,78 @@ TEST(Prefetch, NeedsAWorkerAndASlot) {
             ErrorCategory::Internal);
   EXPECT_EQ(category_thrown([&] { OrderedPrefetcher<size_t>(3, load, 2, 0); }),
             ErrorCategory::Internal);
+}
+
+// run_batch with windows: each window's loaded items go to prepare_window together, then each
+// item is processed in index order; an item that fails to load is left out of its window and
+// reported in its turn; cancelling stops before the next item, inside a window too.
+TEST(RunBatch, HandsWindowsOfLoadedItemsToPrepareThenProcessesInOrder) {
+  const struct {
+    std::string name;
+    size_t count, window;
+    std::set<size_t> load_fails;
+    size_t cancel_after;  // items processed before cancel() says stop; count: never
+    std::vector<std::vector<size_t>> windows;
+    std::vector<std::string> events;
+  } cases[] = {
+      {"one at a time without prepare", 3, 1, {}, 3, {}, {"p0", "p1", "p2"}},
+      {"windows of three, the last short",
+       7,
+       3,
+       {},
+       7,
+       {{0, 1, 2}, {3, 4, 5}, {6}},
+       {"p0", "p1", "p2", "p3", "p4", "p5", "p6"}},
+      {"a failed load left out of its window",
+       5,
+       3,
+       {1, 3},
+       5,
+       {{0, 2}, {4}},
+       {"p0", "f1", "p2", "f3", "p4"}},
+      {"a window of failures alone is not prepared",
+       4,
+       2,
+       {0, 1},
+       4,
+       {{2, 3}},
+       {"f0", "f1", "p2", "p3"}},
+      {"cancelled inside a window", 7, 3, {}, 4, {{0, 1, 2}, {3, 4, 5}}, {"p0", "p1", "p2", "p3"}},
+  };
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.name);
+    std::vector<std::vector<size_t>> windows;
+    std::vector<std::string> events;
+    BatchCallbacks callbacks;
+    callbacks.failed = [&](size_t index, const Error&) {
+      events.push_back("f" + std::to_string(index));
+    };
+    callbacks.cancel = [&] { return events.size() >= test.cancel_after; };
+    BatchRunOptions options;
+    options.window = test.window;
+    const std::function<size_t(size_t)> load = [&](size_t index) {
+      if (test.load_fails.count(index) > 0) throw input_error("no " + std::to_string(index));
+      return index;
+    };
+    const std::function<void(size_t, size_t&)> process = [&](size_t index, size_t& item) {
+      EXPECT_EQ(index, item);
+      events.push_back("p" + std::to_string(index));
+    };
+    std::function<void(std::vector<size_t*>&)> prepare;
+    if (test.window > 1) {
+      prepare = [&](std::vector<size_t*>& window) {
+        windows.emplace_back();
+        for (const size_t* item : window) windows.back().push_back(*item);
+      };
+    }
+    const BatchOutcome outcome =
+        run_batch<size_t>(test.count, load, process, callbacks, options, prepare);
+    EXPECT_EQ(windows, test.windows);
+    EXPECT_EQ(events, test.events);
+    EXPECT_EQ(outcome.done, test.events.size());
+    EXPECT_EQ(outcome.failed, test.load_fails.size());
+    EXPECT_EQ(outcome.cancelled, test.cancel_after < test.count);
+  }
 }
 
 // ---- results.jsonl --------------------------------------------------------------------------

@@ -78,6 +78,54 @@ TEST_F(SessionTest, ExplainsInMemoryAsTheTensorLevelCallDoes) {
   }
 }
 
+// Images explained together (Session::prepare_images: the vision tower's gradient-free start as
+// one batch) give each image's explanation alone, with every method and rollout depth, a window
+// mixing sizes and crops included.
+TEST_F(SessionTest, ImagesExplainedTogetherGiveWhatEachGivesAlone) {
+  const std::vector<std::string> texts = {"a dog", "a cat", "a car"};
+  const std::vector<DecodedImage> images = {test_image(64, 40), test_image(32, 32),
+                                            test_image(20, 90)};
+  struct Case {
+    std::string method;
+    MethodParameters parameters;
+  };
+  std::vector<Case> cases;
+  for (const MethodInfo& method : methods()) cases.push_back({method.name, {}});
+  cases.push_back({"chefer2021", start_layer_parameters({0, 0})});
+  cases.push_back({"chefer2021", start_layer_parameters({1, 1})});
+  for (const Case& test : cases) {
+    SCOPED_TRACE(test.method + " " + test.parameters.dump());
+    ExplainSettings settings;
+    settings.method = test.method;
+    settings.parameters = test.parameters;
+    const Session session(model, tokenizer, texts, settings);
+    std::vector<PreprocessedImage> inputs;
+    std::vector<const PreprocessedImage*> window;
+    for (const DecodedImage& image : images) inputs.push_back(session.preprocess(image));
+    for (const PreprocessedImage& input : inputs) window.push_back(&input);
+    const ImageStates states = session.prepare_images(window);
+    ASSERT_EQ(states.size(), 3);
+    for (size_t i = 0; i < images.size(); ++i) {
+      const Explanation together =
+          session.explain(images[i], inputs[i], states.image(static_cast<int64_t>(i)));
+      const Explanation alone = session.explain(images[i], inputs[i]);
+      for (size_t p = 0; p < texts.size(); ++p) {
+        const PromptRelevance& a = together.prompts[p].relevance;
+        const PromptRelevance& b = alone.prompts[p].relevance;
+        EXPECT_NEAR(a.logit, b.logit, 1e-4);
+        EXPECT_NEAR(a.probability, b.probability, 1e-6);
+        EXPECT_LE((a.grid - b.grid).abs().max().item<double>(),
+                  1e-5 * std::max(b.grid.abs().max().item<double>(), 1e-12));
+        ASSERT_EQ(a.token_relevance.size(), b.token_relevance.size());
+        for (size_t t = 0; t < a.token_relevance.size(); ++t) {
+          EXPECT_NEAR(a.token_relevance[t], b.token_relevance[t], 1e-5);
+        }
+        EXPECT_EQ(together.prompts[p].peak, alone.prompts[p].peak);
+      }
+    }
+  }
+}
+
 // A vocabulary may place its end-of-text token anywhere (Hugging Face's vocab.json does): the
 // slot the tokenizer names is the one whose state becomes the text feature, even when a later
 // or earlier slot holds a higher id.

@@ -7,7 +7,7 @@
 // (render.h: overlay pictures; output.h: PNG bytes) and writing files (explain_job.h) are
 // separate steps, so a caller can render without touching the disk.
 //
-// A Session is used from one thread at a time for explain(); preprocess() may run on other
+// A Session is used from one thread at a time for explain() and prepare_images(); preprocess() may run on other
 // threads meanwhile (decoding workers). The model it was made with must outlive it and stay on
 // the same device.
 #pragma once
@@ -100,6 +100,15 @@ class Session {
   // The peaks are then left at (0, 0).
   Explanation explain(const DecodedImage& image, const PreprocessedImage& input,
                       Timings* timings = nullptr, bool locate_peaks = true) const;
+  // Several images: the gradient-free start of the vision tower for preprocess()'s `inputs`
+  // together (relevance.h's prepare_images: one batch of matrix products instead of one per
+  // image), then explain() of each image from its entry (ImageStates::image(i)). The results
+  // equal explaining each image alone up to the rounding of batched products.
+  ImageStates prepare_images(const std::vector<const PreprocessedImage*>& inputs,
+                             Timings* timings = nullptr) const;
+  Explanation explain(const DecodedImage& image, const PreprocessedImage& input,
+                      const ImageStates& states, Timings* timings = nullptr,
+                      bool locate_peaks = true) const;
 
   // The document's "method" object: the method's description plus "crop".
   nlohmann::json method_json() const;

@@ -79,6 +79,16 @@ std::vector<PromptRelevance> explain_image(const ClipModel& model, const torch::
                                            const PreparedPrompts& prompts,
                                            Timings* timings = nullptr);
 
+// Several images at once: the gradient-free start of the vision tower for `pixels` [B, 3, R, R]
+// as the prompts' method needs it (trace.h), batched; then explain_image for each entry
+// (ImageStates::image(i)). Results equal explaining each image alone, up to the rounding of
+// batched matrix products.
+ImageStates prepare_images(const ClipModel& model, const torch::Tensor& pixels,
+                           const PreparedPrompts& prompts, Timings* timings = nullptr);
+std::vector<PromptRelevance> explain_image(const ClipModel& model, const ImageStates& image,
+                                           const PreparedPrompts& prompts,
+                                           Timings* timings = nullptr);
+
 // ---- chefer2021's parameters, typed ----
 
 struct RelevanceOptions {

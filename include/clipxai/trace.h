@@ -9,6 +9,10 @@
 // each prompt's end-of-text token), so its recorded attention holds that row only. The text
 // tower runs only up to the longest end-of-text slot of the prompts.
 //
+// The image's part before the first recorded block needs no gradients and does not depend on the
+// prompts, so it runs for a batch of images at once (prepare_images: larger matrix products run
+// faster per image than one image's), and each image's trace continues from its share.
+//
 // Methods that run the last blocks themselves (with their own gradient targets, gradcam.cpp and
 // the like) ask instead for the token states entering a block (vision_state_at, text_state_at):
 // the image's are computed once, without autograd, and shared by every prompt.
@@ -89,6 +93,23 @@ struct ForwardTrace {
   int64_t first_prompt = 0;
 };
 
+// The image side of traces up to the first block that needs gradients, for B images: the patch
+// embedding and the vision blocks before min(request.vision_from, layers - 1), without autograd.
+struct ImageStates {
+  torch::Tensor states;  // [B, N, W] entering block first_block
+  int first_block = 0;
+  // [B, N, W] entering block request.vision_state_at, or undefined when it is -1.
+  torch::Tensor vision_state;
+  int64_t size() const { return states.size(0); }
+  // Image `index` alone, as a batch of one (views, no copy).
+  ImageStates image(int64_t index) const;
+};
+
+// `pixels`: [B, 3, R, R] normalised images (image.h), on any device. `timings`, when given, is
+// charged with the vision phase. Throws Error(Input) for pixels of another shape.
+ImageStates prepare_images(const ClipModel& model, const torch::Tensor& pixels,
+                           const TraceRequest& request, Timings* timings = nullptr);
+
 // The score a gradient method explains, per prompt: `similarity` [P] (logits or cosines of
 // `image_features` [P or 1, E] with the prompts) minus, with a contrast, the same similarity to
 // the contrast text (scaled by `scale`: exp(logit_scale) for logits, 1 for cosines).
@@ -104,9 +125,9 @@ PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedTex
                           const TraceRequest& request, Timings* timings = nullptr,
                           const TokenizedText* contrast = nullptr);
 
-// `pixels`: [3, R, R] normalised image (image.h), on any device. `timings`, when given, is
-// charged with the vision, text and relevance (backward) phases.
-ForwardTrace trace_forward(const ClipModel& model, const torch::Tensor& pixels,
+// `image`: one image's states (prepare_images with text.request, a batch of one). `timings`, when
+// given, is charged with the vision, text and relevance (backward) phases.
+ForwardTrace trace_forward(const ClipModel& model, const ImageStates& image,
                            const PreparedText& text, Timings* timings = nullptr);
 
 // A PhaseTimer that first waits for the device: GPU kernels run asynchronously, and their time
