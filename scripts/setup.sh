@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 run_packages=(
   build-essential cmake pkg-config ccache
   libtorch-dev libopenblas0-pthread  # without libopenblas0-pthread LibTorch's BLAS is ~50x slower
-  libopencv-dev libjpeg-dev libpng-dev libcli11-dev nlohmann-json3-dev libicu-dev zlib1g-dev
+  libopencv-dev libjpeg-dev libpng-dev libdeflate-dev libcli11-dev nlohmann-json3-dev libicu-dev
+  zlib1g-dev
   libcpp-httplib-dev liblink-grammar-dev  # clipxai serve; noun phrases (--phrases)
 )
 python_packages=(python3-torch python3-pil python3-skimage python3-numpy)

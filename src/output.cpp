@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <set>
 
+#include <libdeflate.h>
+
 #include <torch/torch.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <opencv2/core.hpp>
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
@@ -97,14 +100,62 @@ std::string json_text(const nlohmann::json& value, int indent) {
   return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+
+void append_u32(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>(value >> shift & 0xff);
+}
+
+// A PNG chunk: length, type, data, CRC-32 of type and data.
+void append_chunk(std::string& out, const char* type, const void* data, size_t size) {
+  append_u32(out, static_cast<uint32_t>(size));
+  const size_t type_at = out.size();
+  out.append(type, 4);
+  out.append(static_cast<const char*>(data), size);
+  append_u32(out, libdeflate_crc32(0, out.data() + type_at, size + 4));
+}
+
+}  // namespace
+
 std::string encode_png(const cv::Mat& rgb) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<uchar> encoded;
-  if (!cv::imencode(".png", bgr, encoded)) {
-    throw Error(ErrorCategory::Internal, "PNG encoding failed");
+  if (rgb.type() != CV_8UC3 || rgb.empty()) {
+    throw Error(ErrorCategory::Internal, "encode_png expects a non-empty 8-bit RGB picture");
   }
-  return std::string(encoded.begin(), encoded.end());
+  // Every row filtered with Up (the difference to the row above) and deflated at libdeflate's
+  // fastest level: overlays are half a smooth colour map, which Up removes, and this pair encodes
+  // them in well under half the time of OpenCV's writer (zlib), in smaller files. The bytes
+  // depend on nothing but the pixels.
+  const size_t row_bytes = static_cast<size_t>(rgb.cols) * 3;
+  std::string filtered((row_bytes + 1) * static_cast<size_t>(rgb.rows), '\0');
+  for (int y = 0; y < rgb.rows; ++y) {
+    auto* out = reinterpret_cast<unsigned char*>(filtered.data()) + (row_bytes + 1) * y;
+    const unsigned char* row = rgb.ptr<unsigned char>(y);
+    out[0] = 2;  // filter type Up; the first row's "above" is zero
+    if (y == 0) {
+      std::memcpy(out + 1, row, row_bytes);
+      continue;
+    }
+    const unsigned char* above = rgb.ptr<unsigned char>(y - 1);
+    for (size_t x = 0; x < row_bytes; ++x)
+      out[1 + x] = static_cast<unsigned char>(row[x] - above[x]);
+  }
+  const std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> compressor(
+      libdeflate_alloc_compressor(1), libdeflate_free_compressor);
+  if (!compressor) throw Error(ErrorCategory::Internal, "PNG encoding: out of memory");
+  std::string deflated(libdeflate_zlib_compress_bound(compressor.get(), filtered.size()), '\0');
+  deflated.resize(libdeflate_zlib_compress(compressor.get(), filtered.data(), filtered.size(),
+                                           deflated.data(), deflated.size()));
+  if (deflated.empty()) throw Error(ErrorCategory::Internal, "PNG encoding failed");
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  std::string header;
+  append_u32(header, static_cast<uint32_t>(rgb.cols));
+  append_u32(header, static_cast<uint32_t>(rgb.rows));
+  header +=
+      std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB, deflate, filtered, progressive off
+  append_chunk(png, "IHDR", header.data(), header.size());
+  append_chunk(png, "IDAT", deflated.data(), deflated.size());
+  append_chunk(png, "IEND", nullptr, 0);
+  return png;
 }
 
 void write_png(const std::string& path, const cv::Mat& rgb) {

@@ -13,9 +13,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
+#include "clipxai/image.h"
 
 namespace clipxai {
 namespace {
@@ -212,6 +214,50 @@ TEST_F(Png, KeepsRgbOrder) {
   EXPECT_EQ(bgr.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));
   EXPECT_EQ(bgr.at<cv::Vec3b>(1, 2), cv::Vec3b(255, 0, 0));
   EXPECT_EQ(entries(), std::vector<std::string>{"image.png"});
+}
+
+// encode_png writes its own PNG (Up filter, libdeflate): every picture decodes, with libpng (the
+// project's decoder) and OpenCV's, to exactly its pixels.
+TEST(PngEncoding, DecodesToTheSamePixels) {
+  cv::RNG random(7);
+  const auto noise = [&](int rows, int cols) {
+    cv::Mat rgb(rows, cols, CV_8UC3);
+    random.fill(rgb, cv::RNG::UNIFORM, 0, 256);
+    return rgb;
+  };
+  const auto gradient = [](int rows, int cols) {
+    cv::Mat rgb(rows, cols, CV_8UC3);
+    for (int y = 0; y < rows; ++y) {
+      for (int x = 0; x < cols; ++x) rgb.at<cv::Vec3b>(y, x) = cv::Vec3b(x % 256, y % 256, 128);
+    }
+    return rgb;
+  };
+  const struct {
+    std::string name;
+    cv::Mat rgb;
+  } cases[] = {
+      {"one pixel", noise(1, 1)},
+      {"one row", noise(1, 17)},
+      {"one column", noise(23, 1)},
+      {"odd size noise", noise(37, 51)},
+      {"uniform", cv::Mat(40, 30, CV_8UC3, cv::Scalar(12, 200, 7))},
+      {"photo size gradient", gradient(480, 640)},
+      {"a view into a larger picture", noise(64, 64)(cv::Rect(3, 5, 41, 29))},
+  };
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.name);
+    const std::string png = encode_png(test.rgb);
+    const DecodedImage decoded = decode_image(png, test.name);
+    ASSERT_EQ(decoded.rgb.size(), test.rgb.size());
+    EXPECT_EQ(cv::norm(decoded.rgb, test.rgb, cv::NORM_INF), 0);
+    cv::Mat bgr = cv::imdecode(std::vector<uchar>(png.begin(), png.end()), cv::IMREAD_COLOR);
+    cv::Mat rgb;
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    EXPECT_EQ(cv::norm(rgb, test.rgb, cv::NORM_INF), 0);
+    EXPECT_EQ(encode_png(test.rgb.clone()), png);  // the bytes depend on the pixels alone
+  }
+  EXPECT_THROW(encode_png(cv::Mat(2, 2, CV_8UC1)), Error);
+  EXPECT_THROW(encode_png(cv::Mat()), Error);
 }
 
 // Reads back what npy_bytes writes, following the .npy 1.0 specification.
