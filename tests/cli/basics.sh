@@ -1,4 +1,4 @@
-# Help, version, `clipxai info`, and the default model lookup.
+# Help, version, the launcher, `clipxai info`, and the default model lookup.
 set -eu
 BIN=$1
 SRC=$2
@@ -17,6 +17,15 @@ done
 "$BIN" tokenize --help | grep -qF -- "--vocab" || fail "tokenize --help"
 [ "$("$BIN" --version)" = "clipxai $(sed -n 's/^project(clipxai VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")" ] ||
   fail "--version prints $("$BIN" --version)"
+
+# The launcher alone, without clipxai-bin beside it: exit 4 (internal), naming what it looked for.
+mkdir -p "$TMP/lonely"
+cp "$BIN" "$TMP/lonely/clipxai"
+status=0
+"$TMP/lonely/clipxai" --version 2>"$TMP/lonely.err" || status=$?
+[ "$status" -eq 4 ] || fail "the launcher alone exited $status, expected 4"
+grep -qF "clipxai: cannot start $(cd "$TMP/lonely" && pwd -P)/clipxai-bin" "$TMP/lonely.err" ||
+  fail "the launcher alone says: $(cat "$TMP/lonely.err")"
 
 "$BIN" info "$MODEL" >"$TMP/info.txt"
 for field in model: name: image: vision: text: embedding: activation: rollout: tokenizer:; do

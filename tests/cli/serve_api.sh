@@ -36,6 +36,15 @@ trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
 start_server "$TMP/server.log" --max-upload-bytes 300000 --max-prompts 4 --max-prompt-bytes 40 \
   --max-pixels 4000000
 
+# The `clipxai` launcher became the engine (clipxai-bin beside it) in the same process, with the
+# passive OpenMP environment unless the caller chose one.
+[ "$(readlink "/proc/$SERVER_PID/exe")" = "$(dirname "$(readlink -f "$BIN")")/clipxai-bin" ] ||
+  fail "the server runs $(readlink "/proc/$SERVER_PID/exe"), not clipxai-bin"
+if [ -z "${OMP_WAIT_POLICY+set}" ]; then
+  tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -qx 'OMP_WAIT_POLICY=passive' ||
+    fail "the engine was started without OMP_WAIT_POLICY=passive"
+fi
+
 # post_status FIELDS... — POSTs the curl -F fields to /api/explain; prints the status, keeps the
 # body in $TMP/body.
 post_status() {
