@@ -96,6 +96,16 @@ class MappedFile {
   const char* data() const { return data_; }
   uint64_t size() const { return size_; }
 
+  // Drops the pages wholly inside [begin, begin + bytes) from the process's memory once their
+  // contents were copied out (they stay in the page cache; reading them again faults them back
+  // in), so a model's peak memory is its fp32 weights rather than those plus the whole file.
+  void release(const char* begin, uint64_t bytes) const {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(begin) + bytes) / page * page;
+    if (end > first) ::madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+  }
+
  private:
   const char* data_ = nullptr;
   uint64_t size_ = 0;
@@ -497,7 +507,11 @@ class RestrictedUnpickler {
                        (module_tree_ && (name.rfind(kScriptedClassPrefix, 0) == 0 ||
                                          is_one_of(name, std::begin(kTorchScriptHelpers),
                                                    std::end(kTorchScriptHelpers))));
-    if (!known) fail("names " + name + ", which a state dict of tensors does not hold");
+    if (!known) {
+      fail("names " + name +
+           (module_tree_ ? ", which a TorchScript module's tensors do not need"
+                         : ", which a state dict of tensors does not hold"));
+    }
     push(PickleValue::Global{name});
   }
 
@@ -601,9 +615,14 @@ class RestrictedUnpickler {
     }
     if (!empty && last >= flat.numel()) fail("has a tensor reaching past its storage");
     if (empty) return torch::empty(size, torch::kFloat);
-    return flat.as_strided(size, stride, offset)
-        .to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true)
-        .contiguous();
+    torch::Tensor tensor = flat.as_strided(size, stride, offset)
+                               .to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true)
+                               .contiguous();
+    const auto* bytes = static_cast<const char*>(flat.data_ptr());
+    if (bytes >= file_.data() && bytes < file_.data() + file_.size()) {
+      file_.release(bytes, static_cast<uint64_t>(flat.nbytes()));
+    }
+    return tensor;
   }
 
   void reduce() {
@@ -741,6 +760,7 @@ NamedTensors read_safetensors(const std::string& path) {
     const torch::Tensor view = torch::from_blob(const_cast<char*>(data + entry.begin), entry.shape,
                                                 torch::dtype(*entry.dtype->scalar_type));
     tensors[entry.name] = view.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+    file.release(data + entry.begin, entry.end - entry.begin);
   }
   return tensors;
 }

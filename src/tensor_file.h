@@ -26,6 +26,8 @@
 //                dicts: the archive's code is never compiled or run.
 // Records PyTorch stores uncompressed (all it writes) are read from a memory map of the file and
 // converted to fp32 in one copy; a compressed one (a zip re-packed by another tool) is inflated.
+// The mapped pages of each tensor (safetensors' too) leave the process's memory once copied, so
+// the peak is about the fp32 weights, not those plus the file.
 // Errors are one-line Error(Model)s naming the file and the entry or field at fault.
 #pragma once
 

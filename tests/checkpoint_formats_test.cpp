@@ -53,21 +53,14 @@ std::string with_length_field(std::string bytes, uint64_t length) {
   return bytes;
 }
 
-// A zip written as torch.save writes one, holding `pickle` as data.pkl.
-std::string torch_save_zip(const fs::path& path, const std::string& pickle) {
-  {
-    caffe2::serialize::PyTorchStreamWriter writer(path.string());
-    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
-  }
-  return read_bytes(path);
-}
-
-// A zip written as torch.jit.save writes one (constants.pkl marks TorchScript), holding `pickle`
-// as data.pkl.
-void torchscript_zip(const fs::path& path, const std::string& pickle) {
+// A zip as torch.save writes one (with `torchscript`, as torch.jit.save does: its constants.pkl
+// marks TorchScript), holding `pickle` as data.pkl.
+void pytorch_zip(const fs::path& path, const std::string& pickle, bool torchscript) {
   caffe2::serialize::PyTorchStreamWriter writer(path.string());
-  const std::string constants("\x80\x02).", 4);  // an empty tuple
-  writer.writeRecord("constants.pkl", constants.data(), constants.size());
+  if (torchscript) {
+    const std::string constants("\x80\x02).", 4);  // an empty tuple
+    writer.writeRecord("constants.pkl", constants.data(), constants.size());
+  }
   writer.writeRecord("data.pkl", pickle.data(), pickle.size());
 }
 
@@ -136,23 +129,15 @@ std::function<fs::path(const Scratch&)> state_dict_file(const std::string& bytes
   return file_named("model.safetensors", bytes);
 }
 
-// `bytes`: a string literal, NULs included.
+// `bytes`: a string literal, NULs included, as the data.pkl of a torch.save file or, with
+// `torchscript`, of a TorchScript archive.
 template <size_t N>
-std::function<fs::path(const Scratch&)> pickled(const char (&bytes)[N]) {
+std::function<fs::path(const Scratch&)> pickled(const char (&bytes)[N], bool torchscript = false) {
   const std::string pickle(bytes, N - 1);
-  return [pickle](const Scratch& scratch) {
-    torch_save_zip(scratch.path("weights.bin"), pickle);
-    return scratch.path("weights.bin");
-  };
-}
-
-// `bytes`: a string literal, NULs included, as a TorchScript archive's data.pkl.
-template <size_t N>
-std::function<fs::path(const Scratch&)> scripted(const char (&bytes)[N]) {
-  const std::string pickle(bytes, N - 1);
-  return [pickle](const Scratch& scratch) {
-    torchscript_zip(scratch.path("model.pt"), pickle);
-    return scratch.path("model.pt");
+  const std::string name = torchscript ? "model.pt" : "weights.bin";
+  return [=](const Scratch& scratch) {
+    pytorch_zip(scratch.path(name), pickle, torchscript);
+    return scratch.path(name);
   };
 }
 
@@ -209,6 +194,19 @@ TEST(CheckpointFormats, BrokenCheckpointsAreOneLineModelErrorsNamingThem) {
       {"NaN weight", hf_weights([](Safetensors file) {
          const size_t at = file.header["logit_scale"]["data_offsets"][0].get<size_t>();
          file.data.replace(at, 4, std::string("\x00\x00\xC0\x7F", 4));  // F32 NaN
+         return file.bytes();
+       }),
+       "logit_scale holds NaN or infinite values"},
+      {"infinite weight inside a matrix", hf_weights([](Safetensors file) {
+         const auto& entry = file.header["text_projection.weight"];
+         const size_t at = entry["data_offsets"][0].get<size_t>() + 4 * 7;
+         file.data.replace(at, 4, std::string("\x00\x00\x80\x7F", 4));  // F32 +inf
+         return file.bytes();
+       }),
+       "text_projection holds NaN or infinite values"},
+      {"negative infinity", hf_weights([](Safetensors file) {
+         const size_t at = file.header["logit_scale"]["data_offsets"][0].get<size_t>();
+         file.data.replace(at, 4, std::string("\x00\x00\x80\xFF", 4));  // F32 -inf
          return file.bytes();
        }),
        "logit_scale holds NaN or infinite values"},
@@ -369,24 +367,27 @@ TEST(CheckpointFormats, BrokenCheckpointsAreOneLineModelErrorsNamingThem) {
        "refers to the missing record data/0"},
       // TorchScript archives: module objects only of scripted classes, whose code never runs
       {"TorchScript object of a Python class",
-       scripted("\x80\x02"
-                "cposix\nsystem\n)\x81}b."),
-       "data.pkl names posix.system, which a state dict of tensors does not hold"},
+       pickled("\x80\x02"
+               "cposix\nsystem\n)\x81}b.",
+               true),
+       "data.pkl names posix.system, which a TorchScript module's tensors do not need"},
       {"TorchScript object of a plain callable",
-       scripted("\x80\x02"
-                "ccollections\nOrderedDict\n)\x81}b."),
+       pickled("\x80\x02"
+               "ccollections\nOrderedDict\n)\x81}b.",
+               true),
        "data.pkl makes an object of collections.OrderedDict"},
-      {"TorchScript data.pkl without a module", scripted("\x80\x02}."),
+      {"TorchScript data.pkl without a module", pickled("\x80\x02}.", true),
        "holds no module (not a TorchScript archive)"},
       {"TorchScript module with a storage it lacks",
-       scripted("\x80\x02"
-                "c__torch__.model\nCLIP\n)\x81}(X\x0b\x00\x00\x00logit_scale"
-                "ctorch._utils\n_rebuild_tensor_v2\n"
-                "((X\x07\x00\x00\x00storage"
-                "ctorch\nFloatStorage\n"
-                "X\x01\x00\x00\x00"
-                "0X\x03\x00\x00\x00"
-                "cpuK\x01tQK\x00)))tRub."),
+       pickled("\x80\x02"
+               "c__torch__.model\nCLIP\n)\x81}(X\x0b\x00\x00\x00logit_scale"
+               "ctorch._utils\n_rebuild_tensor_v2\n"
+               "((X\x07\x00\x00\x00storage"
+               "ctorch\nFloatStorage\n"
+               "X\x01\x00\x00\x00"
+               "0X\x03\x00\x00\x00"
+               "cpuK\x01tQK\x00)))tRub.",
+               true),
        "refers to the missing record data/0"},
   };
   for (const BadCheckpoint& bad : cases) {
