@@ -43,9 +43,9 @@ struct BatchRunOptions {
   int decode_workers = 2;
   size_t images_ahead = 4;
   // Items taken from the prefetcher together and handed to `prepare_window` (run_batch) before
-  // each is processed; at least 1. The workers load max(images_ahead, window) ahead. Eight
-  // images put ViT-B/32's matrix products near their large-batch speed (README, Performance)
-  // while holding eight decoded images.
+  // each is processed; at least 1. The workers load max(images_ahead, window) ahead, so up to
+  // twice the window is held. Eight images put ViT-B/32's matrix products near their
+  // large-batch speed (README, Performance).
   size_t window = 8;
 };
 
