@@ -86,8 +86,8 @@ Examples:
   command
       ->add_option("--image-batch", options.job.batch.window,
                    "Images of a folder or list whose vision tower runs as one batch up to the "
-                   "first layer explained (faster per image; each batch's decoded images are "
-                   "held at once)")
+                   "first layer explained (faster per image; up to 2N decoded images are held at "
+                   "once; 1: each image alone, reproducible bit for bit)")
       ->capture_default_str()
       ->type_name("N")
       ->check(CLI::Range(1, 64));
