@@ -1,7 +1,7 @@
 // The `clipxai` command: starts the engine's executable, `clipxai-bin` in the same folder, with
 // the environment LibTorch and OpenBLAS must see from the start (passive_environment.h). This
-// program links neither, so it starts in about a millisecond, where the engine re-executing
-// itself would load LibTorch's few hundred libraries twice. Arguments, standard streams and the
+// program links neither, so it starts at once, where the engine re-executing itself would load
+// LibTorch's few hundred libraries twice. Arguments, standard streams and the
 // exit status are the engine's own (exec replaces this process).
 #include <unistd.h>
 

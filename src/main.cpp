@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   const int exit_code = run(argc, argv);
   // Every file the command wrote is closed and standard output checked by now; what exit() would
   // still do is LibTorch's static teardown across its few hundred libraries (deregistering every
-  // operator), about a tenth of a second that changes nothing outside the process.
+  // operator), time that changes nothing outside the process.
   std::cerr.flush();
   std::fflush(nullptr);
   std::_Exit(exit_code);

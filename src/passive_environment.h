@@ -4,10 +4,9 @@
 // Why: LibTorch runs its intra-op work on libgomp's OpenMP threads. libgomp's default lets an
 // idle thread spin (GOMP_SPINCOUNT, 300000 pauses) after every parallel region before it sleeps;
 // a forward pass runs hundreds of short regions with OpenBLAS's own threads in between, so the
-// spinning takes the cores that the work needs (on 2 cores, ViT-B/32 explain with 2 threads was
-// 20 times slower). OpenBLAS's idle threads likewise yield-spin for 2^28 cycles after each
-// product before they sleep; between images they took the cores from the overlays being encoded.
-// 2^4 cycles is the least OpenBLAS accepts.
+// spinning takes the cores that the work needs (README, Performance). OpenBLAS's idle threads
+// likewise yield-spin for 2^28 cycles after each product before they sleep; between images they
+// took the cores from the overlays being encoded. 2^4 cycles is the least OpenBLAS accepts.
 // Both libraries read these variables once, while they initialise, before main: so the
 // environment must hold them when the process starts. The `clipxai` command is a small launcher
 // (launcher.cpp) that execs the engine's binary with them; every executable linking the engine

@@ -21,6 +21,16 @@ void check_first_block(int first, int layers, const char* tower, int lowest = 0)
   }
 }
 
+// The block where the image's gradient-free start ends (ImageStates::first_block): the first
+// recorded one, but never past the last, which always runs in the trace (computing only the class
+// row). Throws as check_first_block for a request whose vision blocks lie outside the tower.
+int vision_start_end(const TraceRequest& request, const ModelConfig& config) {
+  check_first_block(request.vision_from, config.vision_layers, "vision");
+  const int end = std::min(request.vision_from, config.vision_layers - 1);
+  check_first_block(request.vision_state_at, end, "vision state", -1);
+  return end;
+}
+
 }  // namespace
 
 DevicePhaseTimer::DevicePhaseTimer(Timings* timings, Phase phase, const torch::Device& device)
@@ -43,10 +53,8 @@ PreparedText prepare_text(const ClipModel& model, const std::vector<TokenizedTex
                           const TokenizedText* contrast) {
   if (prompts.empty()) throw usage_error("no prompts to explain");
   const ModelConfig& config = model.config();
-  check_first_block(request.vision_from, config.vision_layers, "vision");
+  vision_start_end(request, config);
   check_first_block(request.text_from, config.text_layers, "text");
-  check_first_block(request.vision_state_at,
-                    std::min(request.vision_from, config.vision_layers - 1), "vision state", -1);
   check_first_block(request.text_state_at, config.text_layers - 1, "text state", -1);
   TextBatch text = text_batch(prompts, config.context_length);
   DevicePhaseTimer timer(timings, Phase::Text, model.device());
@@ -79,12 +87,8 @@ ImageStates ImageStates::image(int64_t index) const {
 
 ImageStates prepare_images(const ClipModel& model, const torch::Tensor& pixels,
                            const TraceRequest& request, Timings* timings) {
-  const ModelConfig& config = model.config();
-  check_first_block(request.vision_from, config.vision_layers, "vision");
   ImageStates images;
-  // The last block always runs in the trace, which computes only the class row there.
-  images.first_block = std::min(request.vision_from, config.vision_layers - 1);
-  check_first_block(request.vision_state_at, images.first_block, "vision state", -1);
+  images.first_block = vision_start_end(request, model.config());
   DevicePhaseTimer timer(timings, Phase::Vision, model.device());
   torch::NoGradGuard no_grad;
   images.states = model.embed_image(pixels);

@@ -7,9 +7,9 @@
 // (render.h: overlay pictures; output.h: PNG bytes) and writing files (explain_job.h) are
 // separate steps, so a caller can render without touching the disk.
 //
-// A Session is used from one thread at a time for explain() and prepare_images(); preprocess() may run on other
-// threads meanwhile (decoding workers). The model it was made with must outlive it and stay on
-// the same device.
+// A Session is used from one thread at a time for explain() and prepare_images(); preprocess()
+// may run on other threads meanwhile (decoding workers). The model it was made with must outlive
+// it and stay on the same device.
 #pragma once
 
 #include <functional>
