@@ -37,12 +37,14 @@ start_server "$TMP/server.log" --max-upload-bytes 300000 --max-prompts 4 --max-p
   --max-pixels 4000000
 
 # The `clipxai` launcher became the engine (clipxai-bin beside it) in the same process, with the
-# passive OpenMP environment unless the caller chose one.
+# passive environment (OpenMP, OpenBLAS, glibc's allocator) unless the caller chose one.
 [ "$(readlink "/proc/$SERVER_PID/exe")" = "$(dirname "$(readlink -f "$BIN")")/clipxai-bin" ] ||
   fail "the server runs $(readlink "/proc/$SERVER_PID/exe"), not clipxai-bin"
 if [ -z "${OMP_WAIT_POLICY+set}" ]; then
-  tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -qx 'OMP_WAIT_POLICY=passive' ||
-    fail "the engine was started without OMP_WAIT_POLICY=passive"
+  for variable in OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT= GLIBC_TUNABLES=; do
+    tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -q "^$variable" ||
+      fail "the engine was started without $variable"
+  done
 fi
 
 # post_status FIELDS... — POSTs the curl -F fields to /api/explain; prints the status, keeps the
