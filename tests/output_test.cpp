@@ -7,17 +7,23 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
+#include <libdeflate.h>
 #include <torch/torch.h>
+#include <zlib.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "clipxai/atomic_file.h"
 #include "clipxai/error.h"
 #include "clipxai/image.h"
+#include "deflate_literals.h"
 
 namespace clipxai {
 namespace {
@@ -216,8 +222,8 @@ TEST_F(Png, KeepsRgbOrder) {
   EXPECT_EQ(entries(), std::vector<std::string>{"image.png"});
 }
 
-// encode_png writes its own PNG (Up filter, libdeflate): every picture decodes, with libpng (the
-// project's decoder) and OpenCV's, to exactly its pixels.
+// encode_png writes its own PNG (Paeth filter, literal-only deflate): every picture decodes, with
+// libpng (the project's decoder) and OpenCV's, to exactly its pixels.
 TEST(PngEncoding, DecodesToTheSamePixels) {
   cv::RNG random(7);
   const auto noise = [&](int rows, int cols) {
@@ -242,6 +248,7 @@ TEST(PngEncoding, DecodesToTheSamePixels) {
       {"odd size noise", noise(37, 51)},
       {"uniform", cv::Mat(40, 30, CV_8UC3, cv::Scalar(12, 200, 7))},
       {"photo size gradient", gradient(480, 640)},
+      {"photo size noise, several deflate blocks", noise(480, 640)},
       {"a view into a larger picture", noise(64, 64)(cv::Rect(3, 5, 41, 29))},
   };
   for (const auto& test : cases) {
@@ -258,6 +265,74 @@ TEST(PngEncoding, DecodesToTheSamePixels) {
   }
   EXPECT_THROW(encode_png(cv::Mat(2, 2, CV_8UC1)), Error);
   EXPECT_THROW(encode_png(cv::Mat()), Error);
+}
+
+// zlib_compress_literals: zlib's inflate and libdeflate's both give back every input, including
+// the ones that test the Huffman codes' edges: nothing, one byte value (a code of two symbols),
+// counts so skewed that the optimal code would be deeper than deflate's 15 bits, and inputs that
+// span several blocks.
+TEST(LiteralDeflate, InflatesToTheInput) {
+  const auto compress = [](const std::string& input) {
+    return zlib_compress_literals(reinterpret_cast<const unsigned char*>(input.data()),
+                                  input.size());
+  };
+  std::mt19937 random(11);
+  const auto bytes = [&](size_t size, int distinct) {
+    std::string out(size, '\0');
+    std::uniform_int_distribution<int> value(0, distinct - 1);
+    for (char& c : out) c = static_cast<char>(value(random));
+    return out;
+  };
+  // Byte k appears fib(k) times: an unlimited Huffman code for these is 23 bits deep.
+  const auto fibonacci_counts = [] {
+    std::string out;
+    uint64_t previous = 1, current = 1;
+    for (int value = 0; value < 24; ++value) {
+      out.append(current, static_cast<char>(value));
+      current += std::exchange(previous, current);
+    }
+    return out;
+  };
+  const struct {
+    std::string name;
+    std::string input;
+  } cases[] = {
+      {"empty", ""},
+      {"one byte", "x"},
+      {"zero bytes only", std::string(1000, '\0')},
+      {"one value", std::string(300000, 'a')},
+      {"two values", bytes(5000, 2)},
+      {"every value, several blocks", bytes(400000, 256)},
+      {"a block and one byte", bytes(131073, 7)},
+      {"fibonacci counts", fibonacci_counts()},
+  };
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.name);
+    const std::string compressed = compress(test.input);
+
+    std::string inflated(test.input.size() + 1, '\0');
+    uLongf inflated_size = inflated.size();
+    ASSERT_EQ(uncompress(reinterpret_cast<Bytef*>(inflated.data()), &inflated_size,
+                         reinterpret_cast<const Bytef*>(compressed.data()), compressed.size()),
+              Z_OK);
+    EXPECT_EQ(inflated.substr(0, inflated_size), test.input);
+
+    const std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> decompressor(
+        libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
+    size_t decompressed_size = 0;
+    std::string decompressed(test.input.size() + 1, '\0');
+    ASSERT_EQ(
+        libdeflate_zlib_decompress(decompressor.get(), compressed.data(), compressed.size(),
+                                   decompressed.data(), decompressed.size(), &decompressed_size),
+        LIBDEFLATE_SUCCESS);
+    EXPECT_EQ(decompressed.substr(0, decompressed_size), test.input);
+    EXPECT_EQ(compress(test.input), compressed);
+  }
+  // Huffman coding shrinks what has few distinct values; it cannot shrink noise much, and must
+  // not grow it by more than the block headers and a bit in the worst case.
+  EXPECT_LT(compress(std::string(300000, 'a')).size(), 40000u);
+  const std::string noise = bytes(400000, 256);
+  EXPECT_LT(compress(noise).size(), noise.size() * 101 / 100);
 }
 
 // Reads back what npy_bytes writes, following the .npy 1.0 specification.

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-extern "C" char** clipxai_passive_environment(char** envp);
+#include "passive_environment.h"
 
 namespace {
 
@@ -42,8 +42,8 @@ TEST(PassiveEnvironment, AddsWhatTheCallerLeftUnset) {
       {"others kept first",
        {"HOME=/root", "OMP_WAIT_POLICY_X=1"},
        false,
-       {"HOME=/root", "OMP_WAIT_POLICY_X=1", "OMP_WAIT_POLICY=passive",
-        "OPENBLAS_THREAD_TIMEOUT=4", kTunables}},
+       {"HOME=/root", "OMP_WAIT_POLICY_X=1", "OMP_WAIT_POLICY=passive", "OPENBLAS_THREAD_TIMEOUT=4",
+        kTunables}},
       {"caller's BLAS timeout",
        {"OPENBLAS_THREAD_TIMEOUT=10"},
        false,
