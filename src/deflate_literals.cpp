@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <queue>
 #include <utility>
 #include <vector>
@@ -72,7 +73,7 @@ std::vector<uint8_t> huffman_code_lengths(std::vector<uint64_t> counts, int limi
 // The canonical code of RFC 1951 section 3.2.2 for `lengths`, each code's bits reversed: deflate
 // writes Huffman codes from their first bit, into bytes filled from the lowest bit.
 std::vector<uint16_t> canonical_codes(const std::vector<uint8_t>& lengths) {
-  std::array<uint16_t, kMaxLiteralCodeLength + 2> next{};
+  std::array<uint16_t, kMaxLiteralCodeLength + 1> next{};
   std::array<uint16_t, kMaxLiteralCodeLength + 1> count{};
   for (uint8_t length : lengths) ++count[length];
   count[0] = 0;
