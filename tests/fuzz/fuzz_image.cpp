@@ -1,6 +1,10 @@
 // Image bytes from anywhere: the header size check, decoding (libjpeg for JPEG, OpenCV for the
-// rest) and CLIP's preprocessing of what decodes.
+// rest) and CLIP's preprocessing of what decodes; and the PNG writer (the server sends overlays
+// of uploaded pictures), whose file must decode to exactly the pixels it was given.
+#include <opencv2/core.hpp>
+
 #include "clipxai/image.h"
+#include "clipxai/output.h"
 #include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -13,6 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     spec.resolution = 32;
     preprocess(image, spec, CropMode::Center);
     preprocess(image, spec, CropMode::Pad);
+    const DecodedImage written = decode_image(encode_png(image.rgb), "fuzz png", 1 << 18);
+    if (written.rgb.size() != image.rgb.size() ||
+        cv::norm(written.rgb, image.rgb, cv::NORM_INF) != 0) {
+      __builtin_trap();
+    }
   });
   return 0;
 }
