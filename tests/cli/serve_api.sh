@@ -41,9 +41,9 @@ start_server "$TMP/server.log" --max-upload-bytes 300000 --max-prompts 4 --max-p
 [ "$(readlink "/proc/$SERVER_PID/exe")" = "$(dirname "$(readlink -f "$BIN")")/clipxai-bin" ] ||
   fail "the server runs $(readlink "/proc/$SERVER_PID/exe"), not clipxai-bin"
 if [ -z "${OMP_WAIT_POLICY+set}" ]; then
-  for variable in OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT= GLIBC_TUNABLES=; do
-    tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -q "^$variable" ||
-      fail "the engine was started without $variable"
+  for line in 'OMP_WAIT_POLICY=passive' 'OPENBLAS_THREAD_TIMEOUT=.*' 'GLIBC_TUNABLES=.*'; do
+    tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -qx "$line" ||
+      fail "the engine was started without $line"
   done
 fi
 
