@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <mutex>
 #include <set>
 
@@ -13,6 +14,8 @@
 
 namespace clipxai {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // Link Grammar reports through one process-wide handler; its messages are kept per thread so a
 // failure can quote them, and never reach a stream.
@@ -78,6 +81,23 @@ struct Parse {
   int unlinked = 0;
 };
 
+// Adds the parse of the piece starting at byte `offset` of the text after `whole`'s words.
+void append_piece(Parse& whole, const Parse& piece, size_t offset) {
+  const size_t first_word = whole.words.size();
+  for (ParsedWord word : piece.words) {
+    word.byte_start += offset;
+    word.byte_end += offset;
+    whole.words.push_back(std::move(word));
+  }
+  for (const auto& [left, right] : piece.modifier_links) {
+    whole.modifier_links.emplace_back(first_word + left, first_word + right);
+  }
+}
+
+bool is_token_byte(unsigned char c) {
+  return c >= 0x80 || std::isalnum(c) || c == '\'' || c == '-';
+}
+
 std::string lower_first_determiner(const std::string& text) {
   static const std::set<std::string> kDeterminers = {"a",     "an",    "the",  "this", "that",
                                                      "these", "those", "some", "my",   "his",
@@ -97,8 +117,10 @@ struct PhraseParser::Parser {
   Dictionary dictionary = nullptr;
   Parse_Options options = nullptr;
 
-  // The parse of `prefix + text`, or one with every word unlinked when there is none.
-  Parse parse(const std::string& prefix, const std::string& text) const {
+  // The parse of `prefix + text`, or one with every word unlinked when there is none. Words are
+  // left unlinked only when linking all fails before `deadline`: that search costs the most.
+  Parse parse(const std::string& prefix, const std::string& text,
+              Clock::time_point deadline) const {
     const std::string input = prefix + text;
     Parse parse;
     Sentence sentence = sentence_create(input.c_str(), dictionary);
@@ -107,7 +129,7 @@ struct PhraseParser::Parser {
     parse_options_set_min_null_count(options, 0);
     parse_options_set_max_null_count(options, 0);
     int linkages = sentence_parse(sentence, options);
-    if (linkages <= 0) {
+    if (linkages <= 0 && Clock::now() < deadline) {
       parse_options_set_min_null_count(options, 1);
       parse_options_set_max_null_count(options, sentence_length(sentence));
       linkages = sentence_parse(sentence, options);
@@ -156,9 +178,9 @@ PhraseParser::PhraseParser() : parser_(std::make_unique<Parser>()) {
   }
   parser_->options = parse_options_create();
   parse_options_set_verbosity(parser_->options, 0);
-  // Keeps a pathological input from holding a parse for long; the best linkage found so far
-  // is used.
-  parse_options_set_max_parse_time(parser_->options, 5);
+  // Seconds of CPU time for one call, which Link Grammar checks now and then; pieces keep each
+  // call short, and noun_phrases' own clock bounds the sum.
+  parse_options_set_max_parse_time(parser_->options, 1);
   parse_options_set_linkage_limit(parser_->options, 100);
 }
 
@@ -178,10 +200,18 @@ std::vector<Phrase> PhraseParser::noun_phrases(const std::string& text) const {
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  Parse parse = parser_->parse("", text);
-  if (parse.unlinked > 0) {
-    Parse as_object = parser_->parse("there is ", lower_first_determiner(text));
-    if (as_object.unlinked < parse.unlinked) parse = std::move(as_object);
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(kPhraseParseSeconds));
+  Parse parse;
+  for (const std::string_view piece_view : phrase_parse_pieces(text)) {
+    if (Clock::now() >= deadline) break;
+    const std::string piece(piece_view);
+    Parse piece_parse = parser_->parse("", piece, deadline);
+    if (piece_parse.unlinked > 0 && Clock::now() < deadline) {
+      Parse as_object = parser_->parse("there is ", lower_first_determiner(piece), deadline);
+      if (as_object.unlinked < piece_parse.unlinked) piece_parse = std::move(as_object);
+    }
+    append_piece(parse, piece_parse, static_cast<size_t>(piece_view.data() - text.data()));
   }
 
   const size_t count = parse.words.size();
@@ -219,6 +249,57 @@ std::vector<Phrase> PhraseParser::noun_phrases(const std::string& text) const {
                        {code_points_before(text, byte_start), code_points_before(text, byte_end)}});
   }
   return phrases;
+}
+
+std::vector<std::string_view> phrase_parse_pieces(std::string_view text) {
+  struct Token {
+    size_t start, end;
+    int cut_strength;  // of a cut after it: 2 a sentence's end, 1 a comma or colon, else 0
+  };
+  std::vector<Token> tokens;
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (std::isspace(c)) {
+      if (c == '\n' && !tokens.empty()) tokens.back().cut_strength = 2;
+      ++i;
+      continue;
+    }
+    size_t end = i + 1;
+    int strength = 0;
+    if (is_token_byte(c)) {
+      while (end < text.size() && is_token_byte(static_cast<unsigned char>(text[end]))) ++end;
+    } else if (end == text.size() || std::isspace(static_cast<unsigned char>(text[end]))) {
+      // Followed by a blank: "3.5" and "Lon:r" are not boundaries.
+      if (std::string_view(".!?;").find(static_cast<char>(c)) != std::string_view::npos) {
+        strength = 2;
+      } else if (c == ',' || c == ':') {
+        strength = 1;
+      }
+    }
+    tokens.push_back({i, end, strength});
+    i = end;
+  }
+  if (tokens.size() <= kMaxParsedTokens) return {text};
+
+  std::vector<std::string_view> pieces;
+  for (size_t first = 0; first < tokens.size();) {
+    const size_t reach = std::min(kMaxParsedTokens, tokens.size() - first);
+    size_t count = reach;
+    if (first + reach < tokens.size()) {
+      int best = 0;
+      for (size_t n = 1; n <= reach; ++n) {
+        const int strength = tokens[first + n - 1].cut_strength;
+        if (strength > 0 && strength >= best) {
+          best = strength;
+          count = n;
+        }
+      }
+    }
+    const size_t start = tokens[first].start;
+    pieces.push_back(text.substr(start, tokens[first + count - 1].end - start));
+    first += count;
+  }
+  return pieces;
 }
 
 PhrasePrompts phrase_prompts(const PhraseParser& parser, const std::string& sentence,

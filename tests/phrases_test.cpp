@@ -29,6 +29,17 @@ const PhraseParser& parser() {
 }
 
 TEST(Phrases, FindTheNounPhrasesOfEachSentence) {
+  // Eleven sentences, 924 bytes: Link Grammar cannot link them as one text (it gave no phrase
+  // after 15 s), and each parses alone in milliseconds.
+  PhraseCase many_sentences;
+  for (int i = 0; i < 11; ++i) {
+    many_sentences.sentence +=
+        "In this image we see Big Ben and the London Eye, on both sides of the river Thames. ";
+    for (const char* phrase :
+         {"this image", "Big Ben", "the London Eye", "both sides", "the river Thames"}) {
+      many_sentences.phrases.push_back(phrase);
+    }
+  }
   const std::vector<PhraseCase> cases = {
       // The demo's sentence: coordinated nouns apart, the noun modifier kept.
       {"a girl and a boy at a desktop computer", {"a girl", "a boy", "a desktop computer"}},
@@ -50,6 +61,12 @@ TEST(Phrases, FindTheNounPhrasesOfEachSentence) {
       {"she holds it", {}},
       // Non-ASCII words: offsets count code points.
       {"A café in Zürich with three small tables", {"A café", "Zürich", "three small tables"}},
+      // Over kMaxParsedTokens tokens: parsed a sentence at a time, spans still in the whole text.
+      {"In this image we see Big Ben and the London Eye, on both sides of the river Thames. "
+       "A girl and a boy sit at a desktop computer.\nTwo dogs play with the cat's red ball",
+       {"this image", "Big Ben", "the London Eye", "both sides", "the river Thames", "A girl",
+        "a boy", "a desktop computer", "Two dogs", "the cat's red ball"}},
+      many_sentences,
   };
   for (const PhraseCase& c : cases) {
     SCOPED_TRACE(c.sentence);
@@ -71,6 +88,50 @@ TEST(Phrases, FindTheNounPhrasesOfEachSentence) {
       const size_t byte_end = byte_of[phrase.span.end];
       EXPECT_EQ(c.sentence.substr(byte_start, byte_end - byte_start), phrase.text);
     }
+  }
+}
+
+TEST(Phrases, LongTextsAreParsedInPiecesCutAtTheStrongestBoundaryInReach) {
+  struct PiecesCase {
+    std::string text;
+    std::vector<std::string> pieces;
+  };
+  const auto words = [](size_t count, const std::string& word) {
+    std::string text;
+    for (size_t i = 0; i < count; ++i) text += (i == 0 ? "" : " ") + word;
+    return text;
+  };
+  const std::vector<PiecesCase> cases = {
+      // Up to kMaxParsedTokens tokens: the text as it is, blanks included.
+      {" " + words(kMaxParsedTokens, "dog") + " ", {" " + words(kMaxParsedTokens, "dog") + " "}},
+      // No boundary: cut after every kMaxParsedTokens tokens, blanks between pieces dropped.
+      {words(kMaxParsedTokens * 2 + 3, "dog"),
+       {words(kMaxParsedTokens, "dog"), words(kMaxParsedTokens, "dog"), words(3, "dog")}},
+      // A sentence's end beats a later comma; the last sentence end in reach is taken.
+      {"a cat. " + words(3, "dog") + "! " + words(5, "dog") + ", " + words(17, "dog"),
+       {"a cat. " + words(3, "dog") + "!", words(5, "dog") + ", " + words(17, "dog")}},
+      // Else the last comma or colon in reach.
+      {words(5, "dog") + ", " + words(5, "cat") + ": " + words(20, "dog"),
+       {words(5, "dog") + ", " + words(5, "cat") + ":", words(20, "dog")}},
+      // A line break ends a sentence; ? and ; do too.
+      {words(10, "dog") + "\n" + words(10, "cat") + "? " + words(10, "dog"),
+       {words(10, "dog") + "\n" + words(10, "cat") + "?", words(10, "dog")}},
+      {words(10, "dog") + "; " + words(20, "cat"), {words(10, "dog") + ";", words(20, "cat")}},
+      // Punctuation is a token of its own even without blanks; apostrophes, hyphens and
+      // non-ASCII bytes belong to words.
+      {std::string(30, '('), {std::string(kMaxParsedTokens, '('), std::string(6, '(')}},
+      // Punctuation inside a word is no boundary.
+      {words(10, "dog") + " 3.5 Lon:r oy,d " + words(13, "cat") + ", " + words(5, "dog"),
+       {words(10, "dog") + " 3.5 Lon:r oy,d " + words(5, "cat"),
+        words(8, "cat") + ", " + words(5, "dog")}},
+      {words(9, "Zürich's well-known café"),
+       {words(8, "Zürich's well-known café"), "Zürich's well-known café"}},
+  };
+  for (const PiecesCase& c : cases) {
+    SCOPED_TRACE(c.text);
+    std::vector<std::string> pieces;
+    for (const std::string_view piece : phrase_parse_pieces(c.text)) pieces.emplace_back(piece);
+    EXPECT_EQ(pieces, c.pieces);
   }
 }
 

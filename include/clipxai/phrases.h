@@ -16,6 +16,13 @@
 // again as the object of "there is ..." and the parse with fewer unlinked words is used;
 // unlinked words belong to no phrase.
 //
+// Link Grammar's parse time grows steeply with a text's length, above all when words must be
+// left unlinked. So a text of more than kMaxParsedTokens tokens is parsed in pieces
+// (phrase_parse_pieces), one after another, until kPhraseParseSeconds have passed; the pieces
+// not reached by then give no phrases, and once that time is up no parse leaves words unlinked.
+// Each piece is cut at a sentence's end where one is in reach, so a text of short sentences
+// parses as those sentences.
+//
 // Offsets are in Unicode code points of the text (what Python's str and spaCy's start_char
 // count), [start, end); `text` is the phrase's exact substring.
 //
@@ -30,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace clipxai {
@@ -44,8 +52,20 @@ struct Phrase {
   TextSpan span;
 };
 
-// Longer texts are refused: Link Grammar's parse time grows steeply with a sentence's length.
+// Longer texts are refused.
 inline constexpr size_t kMaxPhraseTextBytes = 1000;
+
+// A token here is a run of letters, digits, apostrophes, hyphens and non-ASCII bytes, or any
+// other non-blank byte alone: about the words Link Grammar sees.
+inline constexpr size_t kMaxParsedTokens = 24;
+inline constexpr double kPhraseParseSeconds = 2.0;
+
+// The pieces of `text` that are parsed one at a time: `text` itself when it has at most
+// kMaxParsedTokens tokens; else runs of at most that many tokens (from a token's first byte to a
+// token's last), each ending at the last sentence end in reach (one of ".!?;" before a blank, or
+// a line break), else at the last comma or colon before a blank, else after kMaxParsedTokens
+// tokens.
+std::vector<std::string_view> phrase_parse_pieces(std::string_view text);
 
 class PhraseParser {
  public:
