@@ -3,8 +3,10 @@
 # into build-fuzz/ and runs each on a working copy of its seed corpus (tests/fuzz/corpus/NAME).
 #   scripts/fuzz.sh [SECONDS]     each target for SECONDS (default 20), two at a time
 #   scripts/fuzz.sh --runs N      each target for N executions instead
-# Prints a table (target, executions, crashes, coverage edges, corpus size) and exits 1 when a
-# target crashed, hung or leaked; its reproducer is left in build-fuzz/findings/NAME/.
+# Prints a table (target, executions, findings, coverage edges, corpus size) and exits 1 when a
+# target crashed, hung, leaked or took over 10 s on one input (libFuzzer's slow-unit report: the
+# server parses these inputs); each finding's reproducer is left in build-fuzz/findings/NAME/,
+# and what the target's log says of it is printed under the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit=(-max_total_time="${1:-20}")
@@ -33,15 +35,24 @@ printf '%s\n' "${names[@]}" | xargs -P 2 -I{} bash -c "$(declare -f run_target);
   $(declare -p limit); run_target {}" || status=1
 rm -rf /tmp/clipxai-fuzz-*  # the targets' scratch files (fuzz_common.h)
 
-printf '| %-18s | %12s | %7s | %8s | %6s |\n' target executions crashes coverage corpus
-printf '|%s|%s|%s|%s|%s|\n' -------------------- -------------- --------- ---------- --------
+printf '| %-18s | %12s | %8s | %8s | %6s |\n' target executions findings coverage corpus
+printf '|%s|%s|%s|%s|%s|\n' -------------------- -------------- ---------- ---------- --------
 for name in "${names[@]}"; do
   log=build-fuzz/$name.log
   executions=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
-  crashes=$(find "build-fuzz/findings/$name" -type f | wc -l)
+  findings=$(find "build-fuzz/findings/$name" -type f | wc -l)
   corpus=$(find "build-fuzz/corpus/$name" -type f | wc -l)
-  printf '| %-18s | %12s | %7s | %8s | %6s |\n' "$name" "$executions" "$crashes" "$coverage" "$corpus"
-  [ "$crashes" -eq 0 ] || status=1
+  printf '| %-18s | %12s | %8s | %8s | %6s |\n' "$name" "$executions" "$findings" "$coverage" "$corpus"
+  [ "$findings" -eq 0 ] || status=1
+done
+for name in "${names[@]}"; do
+  for finding in "build-fuzz/findings/$name"/*; do
+    [ -f "$finding" ] || continue
+    echo "== $finding"
+    grep -E -A15 '^==[0-9]+==ERROR|deadly signal|Slowest unit|ALARM|out-of-memory' \
+      "build-fuzz/$name.log" | head -n 40 || true
+    echo "base64: $(base64 -w0 "$finding" | head -c 2000)"
+  done
 done
 exit "$status"
