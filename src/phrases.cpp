@@ -98,6 +98,66 @@ bool is_token_byte(unsigned char c) {
   return c >= 0x80 || std::isalnum(c) || c == '\'' || c == '-';
 }
 
+// Blanks separate tokens; control bytes count as blanks (a NUL would end Link Grammar's input).
+bool is_blank_byte(unsigned char c) { return c < 0x20 || c == ' ' || c == 0x7F; }
+
+// phrase_parse_pieces' tokens, with how strongly a piece may end after each.
+struct Token {
+  size_t start, end;  // bytes of the text
+  int cut_strength;   // 2 a sentence's end, 1 a comma or colon, else 0
+};
+
+std::vector<Token> tokens_of(std::string_view text) {
+  std::vector<Token> tokens;
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (is_blank_byte(c)) {
+      if (c == '\n' && !tokens.empty()) tokens.back().cut_strength = 2;
+      ++i;
+      continue;
+    }
+    size_t end = i + 1;
+    int strength = 0;
+    if (is_token_byte(c)) {
+      while (end < text.size() && is_token_byte(static_cast<unsigned char>(text[end]))) ++end;
+    } else if (end == text.size() || is_blank_byte(static_cast<unsigned char>(text[end]))) {
+      // Followed by a blank: "3.5" and "Lon:r" are not boundaries.
+      if (std::string_view(".!?;").find(static_cast<char>(c)) != std::string_view::npos) {
+        strength = 2;
+      } else if (c == ',' || c == ':') {
+        strength = 1;
+      }
+    }
+    tokens.push_back({i, end, strength});
+    i = end;
+  }
+  return tokens;
+}
+
+// A piece as Link Grammar reads it: its tokens joined by single spaces, so that Link Grammar's
+// tokenizer never splits punctuation off a word itself. Its word graph fails an assertion, which
+// kills the process, on strings such as "(,a,..aa(7l)" or "a dog *)*********7l"; with the
+// punctuation already apart, random strings of words and punctuation never did.
+struct SpacedPiece {
+  std::string text;
+  std::vector<size_t> source_byte;  // for each byte of `text`, its byte in the piece
+};
+
+SpacedPiece spaced_piece(std::string_view piece) {
+  SpacedPiece spaced;
+  for (const Token& token : tokens_of(piece)) {
+    if (!spaced.text.empty()) {
+      spaced.text += ' ';
+      spaced.source_byte.push_back(token.start);
+    }
+    for (size_t byte = token.start; byte < token.end; ++byte) {
+      spaced.text += piece[byte];
+      spaced.source_byte.push_back(byte);
+    }
+  }
+  return spaced;
+}
+
 std::string lower_first_determiner(const std::string& text) {
   static const std::set<std::string> kDeterminers = {"a",     "an",    "the",  "this", "that",
                                                      "these", "those", "some", "my",   "his",
@@ -117,11 +177,12 @@ struct PhraseParser::Parser {
   Dictionary dictionary = nullptr;
   Parse_Options options = nullptr;
 
-  // The parse of `prefix + text`, or one with every word unlinked when there is none. Words are
-  // left unlinked only when linking all fails before `deadline`: that search costs the most.
-  Parse parse(const std::string& prefix, const std::string& text,
+  // The parse of `prefix + text`, or one with every word unlinked when there is none; the words'
+  // offsets are bytes of the piece. Words are left unlinked only when linking all fails before
+  // `deadline`: that search costs the most.
+  Parse parse(const std::string& prefix, const SpacedPiece& piece,
               Clock::time_point deadline) const {
-    const std::string input = prefix + text;
+    const std::string input = prefix + piece.text;
     Parse parse;
     Sentence sentence = sentence_create(input.c_str(), dictionary);
     if (sentence == nullptr) return parse;
@@ -149,8 +210,8 @@ struct PhraseParser::Parser {
       const size_t end = linkage_get_word_byte_end(linkage, w);
       word.in_text = start >= prefix.size() && end > start && end <= input.size();
       if (word.in_text) {
-        word.byte_start = start - prefix.size();
-        word.byte_end = end - prefix.size();
+        word.byte_start = piece.source_byte[start - prefix.size()];
+        word.byte_end = piece.source_byte[end - 1 - prefix.size()] + 1;
       }
       parse.words.push_back(std::move(word));
     }
@@ -203,15 +264,16 @@ std::vector<Phrase> PhraseParser::noun_phrases(const std::string& text) const {
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(kPhraseParseSeconds));
   Parse parse;
-  for (const std::string_view piece_view : phrase_parse_pieces(text)) {
+  for (const std::string_view piece : phrase_parse_pieces(text)) {
     if (Clock::now() >= deadline) break;
-    const std::string piece(piece_view);
-    Parse piece_parse = parser_->parse("", piece, deadline);
+    SpacedPiece spaced = spaced_piece(piece);
+    Parse piece_parse = parser_->parse("", spaced, deadline);
     if (piece_parse.unlinked > 0 && Clock::now() < deadline) {
-      Parse as_object = parser_->parse("there is ", lower_first_determiner(piece), deadline);
+      spaced.text = lower_first_determiner(spaced.text);
+      Parse as_object = parser_->parse("there is ", spaced, deadline);
       if (as_object.unlinked < piece_parse.unlinked) piece_parse = std::move(as_object);
     }
-    append_piece(parse, piece_parse, static_cast<size_t>(piece_view.data() - text.data()));
+    append_piece(parse, piece_parse, static_cast<size_t>(piece.data() - text.data()));
   }
 
   const size_t count = parse.words.size();
@@ -252,33 +314,7 @@ std::vector<Phrase> PhraseParser::noun_phrases(const std::string& text) const {
 }
 
 std::vector<std::string_view> phrase_parse_pieces(std::string_view text) {
-  struct Token {
-    size_t start, end;
-    int cut_strength;  // of a cut after it: 2 a sentence's end, 1 a comma or colon, else 0
-  };
-  std::vector<Token> tokens;
-  for (size_t i = 0; i < text.size();) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (std::isspace(c)) {
-      if (c == '\n' && !tokens.empty()) tokens.back().cut_strength = 2;
-      ++i;
-      continue;
-    }
-    size_t end = i + 1;
-    int strength = 0;
-    if (is_token_byte(c)) {
-      while (end < text.size() && is_token_byte(static_cast<unsigned char>(text[end]))) ++end;
-    } else if (end == text.size() || std::isspace(static_cast<unsigned char>(text[end]))) {
-      // Followed by a blank: "3.5" and "Lon:r" are not boundaries.
-      if (std::string_view(".!?;").find(static_cast<char>(c)) != std::string_view::npos) {
-        strength = 2;
-      } else if (c == ',' || c == ':') {
-        strength = 1;
-      }
-    }
-    tokens.push_back({i, end, strength});
-    i = end;
-  }
+  const std::vector<Token> tokens = tokens_of(text);
   if (tokens.size() <= kMaxParsedTokens) return {text};
 
   std::vector<std::string_view> pieces;

@@ -135,6 +135,31 @@ TEST(Phrases, LongTextsAreParsedInPiecesCutAtTheStrongestBoundaryInReach) {
   }
 }
 
+// Link Grammar's tokenizer failed an assertion on these, which ended the process (SIGILL);
+// the first is fuzz_explain_form's finding.
+TEST(Phrases, PunctuationThatBrokeLinkGrammarsTokenizerParses) {
+  const std::vector<std::string> texts_that_crashed = {
+      "In this image weutfe Big BenTU F the London Eye, on bol and a oab` t}a "
+      "de*****************)****************t_l7d tol and amap=viridis",
+      "a dog *)*********7l",
+      "(,a,..aa(7l)",
+      "*77l*  7**)7 *)*7a)a",
+  };
+  for (const std::string& text : texts_that_crashed) {
+    SCOPED_TRACE(text);
+    for (const Phrase& phrase : parser().noun_phrases(text)) {
+      EXPECT_LT(phrase.span.start, phrase.span.end);
+      EXPECT_LE(phrase.span.end, text.size());
+    }
+  }
+}
+
+TEST(Phrases, ControlBytesAreBlanks) {
+  // A NUL no longer ends the text Link Grammar reads.
+  EXPECT_EQ(texts(parser().noun_phrases(std::string("two dogs\0and a cat", 18))),
+            (std::vector<std::string>{"two dogs", "a cat"}));
+}
+
 TEST(Phrases, NonAsciiSpansCountCodePoints) {
   const std::vector<Phrase> phrases =
       parser().noun_phrases("A café in Zürich with three small tables");

@@ -21,7 +21,9 @@
 // (phrase_parse_pieces), one after another, until kPhraseParseSeconds have passed; the pieces
 // not reached by then give no phrases, and once that time is up no parse leaves words unlinked.
 // Each piece is cut at a sentence's end where one is in reach, so a text of short sentences
-// parses as those sentences.
+// parses as those sentences. Link Grammar reads each piece as its tokens joined by single spaces:
+// its own tokenizer, left to split punctuation off words, fails an assertion and ends the
+// process on strings such as "a dog *)*********7l".
 //
 // Offsets are in Unicode code points of the text (what Python's str and spaCy's start_char
 // count), [start, end); `text` is the phrase's exact substring.
@@ -56,7 +58,8 @@ struct Phrase {
 inline constexpr size_t kMaxPhraseTextBytes = 1000;
 
 // A token here is a run of letters, digits, apostrophes, hyphens and non-ASCII bytes, or any
-// other non-blank byte alone: about the words Link Grammar sees.
+// other byte alone that is not a blank (a space or a control byte): about the words Link Grammar
+// sees.
 inline constexpr size_t kMaxParsedTokens = 24;
 inline constexpr double kPhraseParseSeconds = 2.0;
 
