@@ -213,9 +213,10 @@ EOF
 
 curl -s -o "$TMP/slow_body" -w '%{http_code}' --max-time 120 -F "image=@$TMP/large.png" \
   -F prompt=a -F prompt=b -F prompt=c -F prompt=d -F prompt=e -F prompt=f -F prompt=g \
-  -F prompt=h "$URL/api/explain" >"$TMP/slow_status" &
+  -F prompt=h -F prompt=i -F prompt=j -F prompt=k -F prompt=l -F prompt=m -F prompt=n \
+  -F prompt=o -F prompt=p "$URL/api/explain" >"$TMP/slow_status" &
 slow=$!
-sleep 1  # its upload is in and its explanation, some seconds long, has begun
+sleep 1  # its upload is in and its explanation (16 prompts, seconds long) has begun
 status=none
 while kill -0 "$slow" 2>/dev/null; do
   status=$(curl -s -D "$TMP/headers" -o "$TMP/body" -w '%{http_code}' -F "image=@$IMAGE" \
